@@ -1,0 +1,40 @@
+# The two commands of the README:
+#   make book   executes every chapter (papermill), validates the executed notebooks (nbval), builds the site
+#   make test   lint (ruff) and the whole test suite (pytest, nbval on every chapter in the fast profile)
+# Both create or reuse the virtual environment .venv in the repository.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The CPU build of torch, pinned: an open requirement would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: venv book test bench clean data
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[book,dev]" "$(TORCH)"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+data: $(STAMP)
+	$(PY) -m stainlib.cli synth --out data/synthetic
+
+book: $(STAMP)
+	$(PY) -m stainlib.book build
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check stainlib tests benchmarks
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,496 @@
+"""Corruption models used to train the autoencoders (book chapter 3, "Corruptions").
+
+Every model is a callable ``model(image, generator) -> (corrupted, mask)``:
+
+* ``image`` is a float tensor of shape ``(B, C, H, W)`` with values in [0, 1], C = 1 or 3, H, W >= 32;
+* ``generator`` is a :class:`torch.Generator` on the same device as ``image``;
+* ``corrupted`` has the shape, dtype and device of ``image``; ``image`` itself is never modified;
+* ``mask`` has shape ``(B, 1, H, W)`` (same dtype) and is 1 exactly where the model changed pixels.
+
+Everything is computed with batched tensor operations on the image's own device, so the corruption can run on the
+GPU inside the training loop.  The same generator state on the same device gives bit-identical output.
+
+Models are built by name with :func:`get_corruption` (``none``, ``stain``, ``scratch``, ``drops``,
+``gaussian-0.1`` ... ``gaussian-0.8``, ``mix1``, ``mix2``); :data:`CORRUPTIONS` lists the names.
+Reference: Collin & De Vleeschouwer, ICPR 2020, sections III.B and IV.C.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "CORRUPTIONS",
+    "Drops",
+    "Gaussian",
+    "Identity",
+    "Mixture",
+    "Scratch",
+    "Stain",
+    "check_image",
+    "get_corruption",
+    "periodic_spline_coefficients",
+]
+
+MIN_SIDE = 32
+
+
+def check_image(image) -> None:
+    """Raise ``ValueError`` unless ``image`` is a float ``(B, C, H, W)`` tensor in [0, 1], C in {1, 3}, H, W >= 32."""
+    if not isinstance(image, torch.Tensor):
+        raise ValueError(f"image must be a torch.Tensor of shape (B, C, H, W), got {type(image).__name__}")
+    if image.dim() != 4:
+        raise ValueError(f"image must have rank 4 (B, C, H, W), got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"image must be a float tensor with values in [0, 1], got dtype {image.dtype}")
+    b, c, h, w = image.shape
+    if c not in (1, 3):
+        raise ValueError(f"image must have 1 (grayscale) or 3 (RGB) channels, got {c}")
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(f"image sides must be at least {MIN_SIDE} px, got {h}x{w}")
+    if b == 0:
+        raise ValueError("image batch is empty")
+    lo, hi = (v.item() for v in torch.aminmax(image))  # one pass; NaN propagates into both
+    if math.isnan(lo) or math.isnan(hi):
+        raise ValueError("image contains NaN")
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"image values must lie in [0, 1], got min {lo:.4g} and max {hi:.4g}")
+
+
+def _check_generator(image: torch.Tensor, generator: torch.Generator) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if generator.device.type != image.device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but image is on {image.device}; "
+            f"create it with torch.Generator(device=image.device)"
+        )
+
+
+def _uniform(shape, lo, hi, generator, device) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=generator, device=device)
+
+
+def _check_range(name: str, value, lo: float, hi: float) -> tuple[float, float]:
+    a, b = (float(v) for v in value)
+    if not (lo <= a <= b <= hi):
+        raise ValueError(f"{name} must be a pair lo <= hi within [{lo}, {hi}], got {value}")
+    return a, b
+
+
+def _paint(image: torch.Tensor, alpha: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """Blend ``fill`` (B, 1 or C, H, W) into ``image`` with opacity ``alpha`` (B, 1, H, W); opaque pixels get ``fill``
+    exactly."""
+    return torch.where(alpha >= 1, fill, image + alpha * (fill - image))
+
+
+class Identity:
+    """The ``none`` model: returns a copy of the image and an empty mask."""
+
+    name = "none"
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        return image.clone(), image.new_zeros(image.shape[0], 1, *image.shape[2:])
+
+
+def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
+    """Coefficients of the closed (periodic) cubic spline through ``values`` at uniform knots.
+
+    ``values`` has shape ``(..., N)``; the knots are 0, 1, ..., N-1 and the spline wraps from N-1 back to 0.
+    Returns ``(..., N, 4)`` holding ``(a, b, c, d)`` per segment, so that on segment k, with t in [0, 1),
+    ``s(k + t) = a + b t + c t^2 + d t^3``.  The second derivatives solve the circulant system
+    ``M[k-1] + 4 M[k] + M[k+1] = 6 (y[k-1] - 2 y[k] + y[k+1])``, solved by one batched matrix product.
+    """
+    n = values.shape[-1]
+    eye = torch.eye(n, dtype=torch.float64)
+    circ = 4 * eye + torch.roll(eye, 1, dims=1) + torch.roll(eye, -1, dims=1)
+    inv = torch.linalg.inv(circ).to(values)
+    y0 = values
+    y1 = torch.roll(values, -1, dims=-1)
+    rhs = 6 * (torch.roll(values, 1, dims=-1) - 2 * values + y1)
+    m0 = rhs @ inv.T
+    m1 = torch.roll(m0, -1, dims=-1)
+    a = y0
+    b = (y1 - y0) - (2 * m0 + m1) / 6
+    c = m0 / 2
+    d = (m1 - m0) / 6
+    return torch.stack([a, b, c, d], dim=-1)
+
+
+class Stain:
+    """The paper's Stain model: one irregular, filled, elliptic stain per image (section III.B, Fig. 3).
+
+    For each image, two semi-axes are drawn independently and uniformly in ``size`` (fractions of the smallest image
+    side) and a rotation uniformly in [0, 2 pi).  ``n_points`` points are placed at evenly spaced polar angles around
+    the stain's centre, on that ellipse; each point is moved along its ray by a uniform amount of up to ``jitter`` x
+    the mean semi-axis.  The outline is the closed (periodic) cubic spline through those points, interpolated in
+    polar coordinates (radius as a function of angle).
+
+    Choices where the paper is silent, stated here:
+
+    * Interpolating in polar coordinates makes every stain star-shaped around its centre, so the filled stain is
+      always one (8-)connected region without holes.  (A Cartesian spline through jittered points on a very eccentric
+      ellipse can cross itself and leave holes after an even-odd fill.)
+    * The fill is a uniform grey ``level`` (drawn in [10, 220] / 255, the same on every channel) plus a slight
+      Gaussian pixel noise of standard deviation ``noise`` (shared by the channels), clipped to [0, 1].
+    * The centre is drawn so that the whole stain, spline overshoot included, lies inside the image.
+    * ``blur`` > 0 blurs the stain's opacity with a Gaussian of sigma ``blur`` x the larger semi-axis (soft edges).
+      The mask then marks every pixel whose opacity is at least 1/512 (half a grey level); weaker tails are cut.
+      The paper's stains have hard edges: the default is 0.
+    """
+
+    name = "stain"
+    SAMPLES = 16  # spline samples per segment used for rasterisation
+
+    def __init__(
+        self,
+        size=(0.01, 0.12),
+        level=(10 / 255, 220 / 255),
+        n_points: int = 20,
+        jitter: float = 0.1,
+        blur: float = 0.0,
+        noise: float = 0.02,
+    ):
+        self.size = _check_range("size", size, 1e-4, 0.4)
+        self.level = _check_range("level", level, 0.0, 1.0)
+        if int(n_points) < 4:
+            raise ValueError(f"n_points must be at least 4, got {n_points}")
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"jitter must lie in [0, 1), got {jitter}")
+        if blur < 0 or noise < 0:
+            raise ValueError("blur and noise must be >= 0")
+        self.n_points, self.jitter, self.blur, self.noise = int(n_points), float(jitter), float(blur), float(noise)
+
+    def sample(self, batch: int, height: int, width: int, generator: torch.Generator, device=None) -> dict:
+        """Draw the stain shapes for a batch; returns a dict of tensors (semi-axes in pixels, angle, centre, level)."""
+        side = min(height, width)
+        lo, hi = self.size
+        axes = _uniform((batch, 2), lo * side, hi * side, generator, device)
+        theta = _uniform((batch,), 0.0, 2 * math.pi, generator, device)
+        phi = torch.arange(self.n_points, device=device) * (2 * math.pi / self.n_points)
+        psi = phi[None, :] - theta[:, None]
+        a, c = axes[:, :1], axes[:, 1:]
+        r_ellipse = a * c / torch.sqrt((c * torch.cos(psi)) ** 2 + (a * torch.sin(psi)) ** 2)
+        shift = (
+            _uniform((batch, self.n_points), -1.0, 1.0, generator, device) * self.jitter * axes.mean(1, keepdim=True)
+        )
+        radii = (r_ellipse + shift).clamp_min(0.25)
+        coeffs = periodic_spline_coefficients(radii)
+        # The spline sampled 16 times per segment: (B, 16 N).  Rasterisation interpolates linearly between these
+        # samples, which departs from the cubic by far less than a hundredth of a pixel.
+        t = torch.arange(self.SAMPLES, device=device, dtype=coeffs.dtype) / self.SAMPLES
+        table = (coeffs @ torch.stack([torch.ones_like(t), t, t**2, t**3])).flatten(1)
+        r_max = table.amax(1)
+        margin = r_max + 1.0 + self._blur_sigma(axes) * 3
+        cy = margin + torch.rand(batch, generator=generator, device=device) * (height - 1 - 2 * margin).clamp_min(0)
+        cx = margin + torch.rand(batch, generator=generator, device=device) * (width - 1 - 2 * margin).clamp_min(0)
+        level = _uniform((batch,), *self.level, generator, device)
+        return {
+            "axes": axes,
+            "theta": theta,
+            "radii": radii,
+            "coeffs": coeffs,
+            "table": table,
+            "r_max": r_max,
+            "center": torch.stack([cy, cx], 1),
+            "level": level,
+        }
+
+    def _blur_sigma(self, axes: torch.Tensor) -> torch.Tensor:
+        return self.blur * axes.amax(1)
+
+    def window(self, shapes: dict, height: int, width: int):
+        """Rasterise sampled shapes into one window per image that holds the whole stain (and its blur).
+
+        Returns the opacity ``(B, h, w)`` in [0, 1] and the window's image rows ``(B, h)`` and columns ``(B, w)``.
+        Only the window is rasterised, so the cost does not grow with the image area.
+        """
+        center = shapes["center"]
+        batch, device, dtype = center.shape[0], center.device, center.dtype
+        half = int(math.ceil(float((shapes["r_max"] + 3 * self._blur_sigma(shapes["axes"])).max()))) + 2
+        win_h, win_w = min(2 * half + 1, height), min(2 * half + 1, width)
+        # Windows are shifted to lie inside the image; the stain lies inside the image, so it stays in its window.
+        top = (center[:, 0].floor().long() - half).clamp(0, height - win_h)
+        left = (center[:, 1].floor().long() - half).clamp(0, width - win_w)
+        rows = top[:, None] + torch.arange(win_h, device=device)
+        cols = left[:, None] + torch.arange(win_w, device=device)
+        dy = rows[:, :, None].to(dtype) - center[:, 0, None, None]
+        dx = cols[:, None, :].to(dtype) - center[:, 1, None, None]
+        dist = torch.sqrt(dy**2 + dx**2)
+        table = shapes["table"]
+        n = table.shape[1]
+        pos = torch.atan2(dy, dx) * (n / (2 * math.pi))  # in (-n/2, n/2]
+        pos = torch.where(pos < 0, pos + n, pos).view(batch, -1)
+        i0 = pos.floor().long().clamp_(0, n - 1)
+        frac = pos - i0
+        i1 = torch.where(i0 == n - 1, 0, i0 + 1)
+        r0, r1 = table.gather(1, i0), table.gather(1, i1)
+        radius = (r0 + frac * (r1 - r0)).view(batch, win_h, win_w)
+        inside = dist <= radius
+        # Sampling a steep part of the outline on the pixel grid can leave a lone pixel whose four neighbours are
+        # all inside; such aliasing holes are closed so that the stain is always filled.
+        pad = torch.nn.functional.pad(inside, (1, 1, 1, 1))
+        inside |= pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
+        alpha = inside.to(dtype)
+        if self.blur > 0:
+            alpha = _gaussian_blur(alpha[:, None], self._blur_sigma(shapes["axes"]))[:, 0]
+            alpha = torch.where(alpha >= 1 / 512, alpha, torch.zeros_like(alpha))
+        return alpha, rows, cols
+
+    def opacity(self, shapes: dict, height: int, width: int) -> torch.Tensor:
+        """Rasterise sampled shapes into a full-size opacity map ``(B, 1, H, W)`` in [0, 1]."""
+        alpha, rows, cols = self.window(shapes, height, width)
+        full = alpha.new_zeros(alpha.shape[0], height, width)
+        full[_batch_index(alpha), rows[:, :, None], cols[:, None, :]] = alpha
+        return full[:, None]
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        b, _, h, w = image.shape
+        shapes = self.sample(b, h, w, generator, image.device)
+        alpha, rows, cols = self.window(shapes, h, w)
+        alpha = alpha.to(image.dtype)[..., None]  # (B, h, w, 1), channels last
+        fill = shapes["level"].view(b, 1, 1, 1).to(image.dtype)
+        if self.noise > 0:
+            grain = torch.randn(alpha.shape, generator=generator, device=image.device, dtype=image.dtype)
+            fill = (fill + self.noise * grain).clamp(0, 1)
+        index = (_batch_index(alpha), rows[:, :, None], cols[:, None, :])
+        corrupted = image.clone()
+        view = corrupted.permute(0, 2, 3, 1)  # (B, H, W, C) view: writes go through to ``corrupted``
+        view[index] = _paint(view[index], alpha, fill).clamp(0, 1)
+        mask = image.new_zeros(b, h, w)
+        mask[index] = (alpha[..., 0] > 0).to(image.dtype)
+        return corrupted, mask[:, None]
+
+
+def _batch_index(x: torch.Tensor) -> torch.Tensor:
+    return torch.arange(x.shape[0], device=x.device)[:, None, None]
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, 1, H, W) map with one sigma per image (zero padding)."""
+    b = x.shape[0]
+    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
+    k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    s = sigma.to(x.dtype).clamp_min(1e-3)[:, None]
+    kern = torch.exp(-0.5 * (k[None, :] / s) ** 2)
+    kern = kern / kern.sum(1, keepdim=True)
+    x = x.transpose(0, 1)  # (1, B, H, W): one group per image
+    x = torch.nn.functional.conv2d(x, kern.view(b, 1, 1, -1), padding=(0, radius), groups=b)
+    x = torch.nn.functional.conv2d(x, kern.view(b, 1, -1, 1), padding=(radius, 0), groups=b)
+    return x.transpose(0, 1)
+
+
+def _stamp_points(points: torch.Tensor, radius: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Binary (B, 1, H, W) map of all pixels within ``radius[b]`` of any of ``points[b]`` (B, L, 2) in (y, x)."""
+    b, n, _ = points.shape
+    device = points.device
+    r_int = int(math.ceil(float(radius.max())))
+    off = torch.arange(-r_int, r_int + 1, device=device)
+    oy, ox = torch.meshgrid(off, off, indexing="ij")
+    oy, ox = oy.reshape(-1), ox.reshape(-1)
+    base = points.round().long()
+    py = base[:, :, None, 0] + oy  # (B, L, K)
+    px = base[:, :, None, 1] + ox
+    d2 = (py - points[:, :, None, 0]) ** 2 + (px - points[:, :, None, 1]) ** 2
+    keep = (d2 <= radius.view(b, 1, 1) ** 2) & (py >= 0) & (py < height) & (px >= 0) & (px < width)
+    flat = (py.clamp(0, height - 1) * width + px.clamp(0, width - 1)) + torch.arange(b, device=device).view(b, 1, 1) * (
+        height * width
+    )
+    out = torch.zeros(b * height * width, device=device, dtype=torch.bool)
+    out[flat[keep]] = True
+    return out.view(b, 1, height, width)
+
+
+class Scratch:
+    """The paper's Scratch model (section IV.C b): one curve between two random points of the image.
+
+    The curve is a straight line, a sine wave or a square-root path (chosen with equal probability per image), drawn
+    ``width`` pixels thick (uniform in the given range) with a uniform grey level in ``level``.  Choices where the
+    paper is silent: the endpoints are at least ``min_length`` x the smallest side apart; the sine wave has 1 to 3
+    periods and an amplitude of up to ``amplitude`` x the smallest side; the square-root path is
+    ``P0 + s (P1 - P0) + n A (sqrt(s) - s)`` for s in [0, 1], which bows like sqrt and still joins the endpoints.
+    Parts of the curve that leave the image are dropped.
+    """
+
+    name = "scratch"
+
+    def __init__(self, width=(2.0, 4.0), level=(0.0, 1.0), amplitude: float = 0.1, min_length: float = 0.2):
+        self.width = _check_range("width", width, 1.0, 64.0)
+        self.level = _check_range("level", level, 0.0, 1.0)
+        self.amplitude, self.min_length = float(amplitude), float(min_length)
+
+    def curve(self, batch: int, height: int, width: int, generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample the curves: points ``(B, L, 2)`` in (y, x), spaced at most half a pixel, and kinds ``(B,)``."""
+        side = min(height, width)
+        size = torch.tensor([height - 1, width - 1], device=device, dtype=torch.float32)
+        p0 = torch.rand((batch, 2), generator=generator, device=device) * size
+        p1 = torch.rand((batch, 2), generator=generator, device=device) * size
+        # Push p1 away from p0 along their direction when they are too close.
+        d = p1 - p0
+        length = d.norm(dim=1, keepdim=True).clamp_min(1e-3)
+        short = length < self.min_length * side
+        p1 = torch.where(short, (p0 + d / length * self.min_length * side).clamp(torch.zeros_like(size), size), p1)
+        d = p1 - p0
+        length = d.norm(dim=1, keepdim=True).clamp_min(1e-3)
+        normal = torch.stack([-d[:, 1], d[:, 0]], 1) / length
+        kind = torch.randint(0, 3, (batch,), generator=generator, device=device)
+        amp = _uniform((batch, 1), -1.0, 1.0, generator, device) * self.amplitude * side
+        periods = torch.randint(1, 4, (batch, 1), generator=generator, device=device).float()
+        n_samples = int(2 * (height + width) * (1 + 2 * math.pi * self.amplitude * 3)) + 2
+        s = torch.linspace(0, 1, n_samples, device=device)[None, :]
+        offset = torch.where(
+            kind[:, None] == 1,
+            amp * torch.sin(2 * math.pi * periods * s),
+            torch.where(kind[:, None] == 2, amp * (torch.sqrt(s) - s) * 2, torch.zeros_like(s)),
+        )
+        pts = p0[:, None, :] + s[..., None] * d[:, None, :] + offset[..., None] * normal[:, None, :]
+        return pts, kind
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        b, _, h, w = image.shape
+        pts, _ = self.curve(b, h, w, generator, image.device)
+        thick = _uniform((b,), *self.width, generator, image.device)
+        level = _uniform((b, 1, 1, 1), *self.level, generator, image.device).to(image.dtype)
+        mask = _stamp_points(pts, thick / 2, h, w).to(image.dtype)
+        return _paint(image, mask, level), mask
+
+
+class Drops:
+    """The paper's Drops model (section IV.C c): ``n_drops`` round droplets that partly overlap.
+
+    Diameters are uniform in ``diameter`` x the smallest side, and each drop has its own uniform grey level.  Choices
+    where the paper is silent: the drops form a chain; each centre lies at a distance of ``spacing`` (uniform, in
+    units of the sum of the two radii) from the previous one, in a random direction, so consecutive drops always
+    overlap and none contains another; later drops are painted over earlier ones; drops are clipped at the border.
+    """
+
+    name = "drops"
+
+    def __init__(self, n_drops: int = 10, diameter=(0.01, 0.02), level=(0.0, 1.0), spacing=(0.5, 0.9)):
+        if int(n_drops) < 1:
+            raise ValueError(f"n_drops must be at least 1, got {n_drops}")
+        self.n_drops = int(n_drops)
+        self.diameter = _check_range("diameter", diameter, 1e-4, 0.5)
+        self.level = _check_range("level", level, 0.0, 1.0)
+        self.spacing = _check_range("spacing", spacing, 0.0, 1.0)
+
+    def sample(self, batch: int, height: int, width: int, generator, device) -> dict:
+        """Draw drop centres ``(B, N, 2)`` (y, x), radii ``(B, N)`` in pixels and levels ``(B, N)``."""
+        side = min(height, width)
+        n = self.n_drops
+        radii = _uniform((batch, n), *self.diameter, generator, device) * side / 2
+        step = _uniform((batch, n), *self.spacing, generator, device) * (radii + torch.roll(radii, 1, dims=1))
+        angle = _uniform((batch, n), 0.0, 2 * math.pi, generator, device)
+        step[:, 0] = 0
+        chain = torch.cumsum(torch.stack([step * torch.sin(angle), step * torch.cos(angle)], -1), dim=1)
+        lo = radii.amax(1, keepdim=True)[..., None] - chain.amin(1, keepdim=True)
+        size = torch.tensor([height - 1, width - 1], device=device, dtype=chain.dtype)
+        hi = size - radii.amax(1, keepdim=True)[..., None] - chain.amax(1, keepdim=True)
+        start = lo + torch.rand((batch, 1, 2), generator=generator, device=device) * (hi - lo).clamp_min(0)
+        level = _uniform((batch, n), *self.level, generator, device)
+        return {"centers": chain + start, "radii": radii, "level": level}
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        b, _, h, w = image.shape
+        drops = self.sample(b, h, w, generator, image.device)
+        ys = torch.arange(h, device=image.device, dtype=torch.float32).view(1, h, 1)
+        xs = torch.arange(w, device=image.device, dtype=torch.float32).view(1, 1, w)
+        corrupted = image.clone()
+        mask = torch.zeros((b, 1, h, w), device=image.device, dtype=torch.bool)
+        for i in range(self.n_drops):  # a loop over the 10 drops, each painted on the whole batch at once
+            cy, cx = drops["centers"][:, i, 0].view(b, 1, 1), drops["centers"][:, i, 1].view(b, 1, 1)
+            inside = ((ys - cy) ** 2 + (xs - cx) ** 2 <= drops["radii"][:, i].view(b, 1, 1) ** 2)[:, None]
+            level = drops["level"][:, i].view(b, 1, 1, 1).to(image.dtype)
+            corrupted = torch.where(inside, level, corrupted)
+            mask |= inside
+        return corrupted, mask.to(image.dtype)
+
+
+class Gaussian:
+    """The paper's Gaussian noise (section IV.C a): each pixel x becomes a draw of N(x, sigma^2), clipped to [0, 1].
+
+    The noise is drawn independently per channel.  The paper writes "variance sigma^2" with sigma in
+    {0.1, 0.2, 0.4, 0.8}; here ``sigma`` is the standard deviation.  The mask is the whole image.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, sigma: float = 0.1):
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        self.sigma = float(sigma)
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        noise = torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype)
+        corrupted = (image + self.sigma * noise).clamp(0, 1)
+        return corrupted, image.new_ones(image.shape[0], 1, *image.shape[2:])
+
+
+class Mixture:
+    """Apply one of several models to each image, drawn per image with the given probabilities (Mix1, Mix2)."""
+
+    def __init__(self, components: dict, name: str = "mixture"):
+        total = sum(components.values())
+        if not components or abs(total - 1.0) > 1e-6:
+            raise ValueError(f"mixture weights must sum to 1, got {total}")
+        self.models = [get_corruption(k) if isinstance(k, str) else k for k in components]
+        self.weights = torch.tensor(list(components.values()), dtype=torch.float64)
+        self.name = name
+
+    def choose(self, batch: int, generator: torch.Generator, device) -> torch.Tensor:
+        """Index of the component used for each image, ``(B,)``."""
+        u = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
+        edges = torch.cumsum(self.weights.to(device), 0)[:-1]
+        return torch.bucketize(u, edges, right=True)
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator):
+        check_image(image)
+        _check_generator(image, generator)
+        pick = self.choose(image.shape[0], generator, image.device)
+        corrupted = image.clone()
+        mask = image.new_zeros(image.shape[0], 1, *image.shape[2:])
+        for i, model in enumerate(self.models):
+            idx = torch.nonzero(pick == i).flatten()
+            if idx.numel():
+                corrupted[idx], mask[idx] = model(image[idx], generator)
+        return corrupted, mask
+
+
+def _gaussian(sigma):
+    return lambda **kw: Gaussian(sigma=sigma, **kw)
+
+
+CORRUPTIONS = {
+    "none": Identity,
+    "stain": Stain,
+    "scratch": Scratch,
+    "drops": Drops,
+    "gaussian-0.1": _gaussian(0.1),
+    "gaussian-0.2": _gaussian(0.2),
+    "gaussian-0.4": _gaussian(0.4),
+    "gaussian-0.8": _gaussian(0.8),
+    "mix1": lambda: Mixture({"stain": 0.6, "scratch": 0.2, "drops": 0.2}, name="mix1"),
+    "mix2": lambda: Mixture({"stain": 0.6, "gaussian-0.1": 0.4}, name="mix2"),
+}
+"""Registry of corruption models by name, as used by the CLI and the book."""
+
+
+def get_corruption(name: str, **kwargs):
+    """Build the corruption model registered as ``name``; keyword arguments go to its constructor."""
+    if name not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
+    model = CORRUPTIONS[name](**kwargs)
+    model.name = name
+    return model
