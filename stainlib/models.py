@@ -1,0 +1,174 @@
+"""The paper's networks: AESc (autoencoder with additive skip connections) and AE (book chapter 4, "Networks").
+
+Section III.A and Fig. 2 of the paper: 6 convolutions (5x5, stride 2) take a 256 px image to a 4x4x512 latent; 6
+blocks of x2 nearest-neighbour upsampling and a 5x5 convolution bring it back; AESc *adds* the encoder's feature map
+of the same resolution at every scale from 8 px to 128 px; a final 5x5 convolution and a sigmoid give the image.  AE
+is the same network without the skips.
+
+Monte-Carlo dropout (section III.C, chapter 6): each depth level carries a dropout layer on the encoder's feature map
+(which feeds both the next level and the skip), with rates [0, 0, 0.1, 0.2, 0.3, 0.4] from the highest resolution to
+the lowest.  Dropout is off in training and evaluation by default, and is switched on for sampling by
+:meth:`AutoEncoder.mc_dropout` (or :meth:`AutoEncoder.mc_sampling`) without touching batch norm, which stays in eval
+mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["AE", "AESc", "MODELS", "AutoEncoder", "MCDropout", "build_model"]
+
+PAPER_DROPOUT = (0.0, 0.0, 0.1, 0.2, 0.3, 0.4)
+
+
+class MCDropout(nn.Module):
+    """Dropout that is applied only when switched on (``active``), or in training when ``train`` is set.
+
+    Unlike :class:`torch.nn.Dropout`, it does not follow ``model.eval()``, so Monte-Carlo sampling can run with batch
+    norm in eval mode.
+    """
+
+    def __init__(self, p: float, train: bool = False):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout rate must lie in [0, 1), got {p}")
+        self.p, self.train_dropout, self.active = float(p), bool(train), False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p > 0 and (self.active or (self.training and self.train_dropout)):
+            return F.dropout(x, self.p, training=True)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, train={self.train_dropout}"
+
+
+def _block(c_in: int, c_out: int, kernel: int, stride: int, slope: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(slope, inplace=True),
+    )
+
+
+class AutoEncoder(nn.Module):
+    """Convolutional autoencoder of the paper, with (``skips=True``, AESc) or without (AE) additive skips.
+
+    Args:
+        in_channels: 1 (grayscale, the paper) or 3 (RGB).
+        depth: number of stride-2 levels (6: a 256 px input gives a 4x4 latent).
+        base_width: channels of the first level; each level doubles it (16 ... 512).
+        kernel_size: of every convolution (5).
+        skips: add encoder features to the decoder at every scale but the full resolution.
+        dropout: one rate per level, from the highest resolution to the lowest (the paper's by default).
+        train_dropout: also apply dropout while training (off in the paper).
+        negative_slope: of the LeakyReLU activations (the paper does not give it; 0.2 is the usual choice).
+
+    The input side must be divisible by ``2 ** depth``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        depth: int = 6,
+        base_width: int = 16,
+        kernel_size: int = 5,
+        skips: bool = True,
+        dropout=PAPER_DROPOUT,
+        train_dropout: bool = False,
+        negative_slope: float = 0.2,
+    ):
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        if len(dropout) != depth:
+            raise ValueError(f"dropout needs one rate per level ({depth}), got {len(dropout)}")
+        self.config = {
+            "in_channels": in_channels,
+            "depth": depth,
+            "base_width": base_width,
+            "kernel_size": kernel_size,
+            "skips": skips,
+            "dropout": list(dropout),
+            "train_dropout": train_dropout,
+            "negative_slope": negative_slope,
+        }
+        self.depth, self.skips = depth, skips
+        widths = [base_width * 2**i for i in range(depth)]
+        k, s = kernel_size, negative_slope
+        self.encoder = nn.ModuleList(
+            _block(c_in, c_out, k, 2, s) for c_in, c_out in zip([in_channels, *widths[:-1]], widths)
+        )
+        self.drop = nn.ModuleList(MCDropout(p, train_dropout) for p in dropout)
+        dec_in = widths[::-1]
+        dec_out = [*widths[::-1][1:], base_width // 2]
+        self.decoder = nn.ModuleList(_block(c_in, c_out, k, 1, s) for c_in, c_out in zip(dec_in, dec_out))
+        self.head = nn.Conv2d(base_width // 2, in_channels, k, padding=k // 2)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.config["in_channels"]:
+            raise ValueError(f"expected input (B, {self.config['in_channels']}, H, W), got {tuple(x.shape)}")
+        step = 2**self.depth
+        if x.shape[-2] % step or x.shape[-1] % step:
+            raise ValueError(f"input sides must be divisible by 2**depth = {step}, got {x.shape[-2]}x{x.shape[-1]}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        features = []
+        for block, drop in zip(self.encoder, self.drop):
+            x = drop(block(x))
+            features.append(x)
+        # features[i] has resolution H / 2**(i+1); the decoder's block j outputs H / 2**(depth-1-j).
+        for j, block in enumerate(self.decoder):
+            x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
+            level = self.depth - 2 - j
+            if self.skips and level >= 0:
+                x = x + features[level]
+        return torch.sigmoid(self.head(x))
+
+    def mc_dropout(self, active: bool = True) -> AutoEncoder:
+        """Switch Monte-Carlo dropout on or off, leaving batch norm's mode alone. Returns the model."""
+        for m in self.drop:
+            m.active = bool(active)
+        return self
+
+    @contextlib.contextmanager
+    def mc_sampling(self):
+        """Context manager: dropout on inside, restored to its previous state on exit."""
+        before = [m.active for m in self.drop]
+        self.mc_dropout(True)
+        try:
+            yield self
+        finally:
+            for m, state in zip(self.drop, before):
+                m.active = state
+
+
+class AESc(AutoEncoder):
+    """The paper's autoencoder with additive skip connections (8,737,937 parameters in the default configuration)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("skips", True)
+        super().__init__(**kwargs)
+
+
+class AE(AutoEncoder):
+    """The same network as :class:`AESc` without the skip connections."""
+
+    def __init__(self, **kwargs):
+        kwargs["skips"] = False
+        super().__init__(**kwargs)
+
+
+MODELS = {"aesc": AESc, "ae": AE}
+
+
+def build_model(name: str, **kwargs) -> AutoEncoder:
+    """Build ``aesc`` or ``ae`` with keyword arguments of :class:`AutoEncoder`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name](**kwargs)

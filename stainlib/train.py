@@ -1,0 +1,306 @@
+"""Training an autoencoder to undo a corruption, with checkpoints that survive interruption (book chapter 5).
+
+:func:`fit` trains ``model`` to map ``corruption(image)`` back to ``image`` with the MSE loss, as in the paper:
+Adam (lr 1e-3), batch 16, ReduceLROnPlateau on the validation PSNR (factor 0.5), and the best-validation-PSNR weights
+kept.  Everything it needs to go on after an interruption is written atomically into a run folder after every epoch:
+
+* ``config.json`` — the model, the data and the training settings (enough to rebuild both);
+* ``last.pt`` and ``best.pt`` — checkpoints, with their SHA-256 in ``SHA256SUMS``;
+* ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
+
+Calling :func:`fit` again on the same folder resumes from ``last.pt``.  The shuffling, the corruption and (when
+training with dropout) the dropout masks of epoch *e* are drawn from generators seeded by (seed, e), so on the CPU a
+resumed run ends with weights bit-identical to an uninterrupted one.  :func:`load_run` gives back the best model.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from .models import AutoEncoder, build_model
+from .noise import get_corruption
+
+__all__ = ["RunError", "TrainConfig", "fit", "is_complete", "load_run", "pick_device", "psnr", "stack_images"]
+
+CHECKSUMS = "SHA256SUMS"
+# Settings that may change between a run and its resumption without changing what is trained.
+RUNTIME_KEYS = {"epochs", "device", "progress", "out"}
+
+
+class RunError(RuntimeError):
+    """A run folder that cannot be used: different settings, a damaged checkpoint."""
+
+
+@dataclass
+class TrainConfig:
+    """Training settings.  ``data`` is free-form metadata recorded in ``config.json`` (root, category, size, ...)."""
+
+    out: str
+    epochs: int = 250
+    batch_size: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+    patience: int = 10
+    lr_factor: float = 0.5
+    device: str = "auto"
+    amp: str = "auto"  # bf16 autocast on CUDA when "auto"; "off" to disable
+    channels_last: str = "auto"  # on CUDA when "auto"
+    progress: bool = True
+    data: dict = field(default_factory=dict)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` gives CUDA if present, else Apple MPS, else the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def psnr(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio (dB) of each image of a ``(B, C, H, W)`` batch in [0, 1]."""
+    mse = F.mse_loss(reconstruction.float(), target.float(), reduction="none").flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
+
+
+def stack_images(dataset) -> torch.Tensor:
+    """All ``image`` entries of a dataset as one ``(N, C, H, W)`` tensor."""
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty")
+    return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_checkpoint(run: Path, name: str, state: dict) -> None:
+    _atomic_write(run / name, lambda p: torch.save(state, p))
+    sums = _read_checksums(run)
+    sums[name] = _sha256(run / name)
+    _atomic_write(run / CHECKSUMS, lambda p: p.write_text("".join(f"{v}  {k}\n" for k, v in sorted(sums.items()))))
+
+
+def _read_checksums(run: Path) -> dict:
+    path = run / CHECKSUMS
+    if not path.exists():
+        return {}
+    return {name: digest for digest, name in (line.split() for line in path.read_text().splitlines() if line)}
+
+
+def _load_checkpoint(run: Path, name: str) -> dict:
+    path = run / name
+    expected = _read_checksums(run).get(name)
+    if expected is None:
+        raise RunError(f"{path} has no checksum in {run / CHECKSUMS}")
+    actual = _sha256(path)
+    if actual != expected:
+        raise RunError(f"checksum mismatch for {path}: expected {expected}, got {actual}; the file is damaged")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _write_history(run: Path, rows: list[dict]) -> None:
+    def write(p):
+        with open(p, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["epoch", "train_loss", "val_psnr", "lr", "seconds"])
+            w.writeheader()
+            w.writerows(rows)
+
+    _atomic_write(run / "history.csv", write)
+
+
+def _run_config(model: AutoEncoder, corruption_name: str, cfg: TrainConfig) -> dict:
+    return {
+        "model": {"name": "aesc" if model.skips else "ae", **model.config},
+        "corruption": corruption_name,
+        "train": {k: v for k, v in asdict(cfg).items() if k != "data"},
+        "data": cfg.data,
+    }
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, f"{prefix}{key}.")
+        elif a != b and key not in RUNTIME_KEYS:
+            diffs.append(f"{prefix}{key}: {a!r} in the run folder, {b!r} now")
+    return diffs
+
+
+def is_complete(run) -> bool:
+    """Whether ``run`` holds a finished run (as many history rows as its configured epochs)."""
+    run = Path(run)
+    try:
+        config = json.loads((run / "config.json").read_text())
+        with open(run / "history.csv") as f:
+            rows = sum(1 for _ in f) - 1
+    except (OSError, ValueError):
+        return False
+    return rows >= config["train"]["epochs"] and (run / "best.pt").exists()
+
+
+def _epoch_generator(seed: int, epoch: int, stream: int, device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(((seed * 1_000_003 + epoch) * 7 + stream) % (2**63))
+
+
+def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig | dict, log=print) -> dict:
+    """Train ``model`` on ``train_set`` to undo ``corruption`` (a registry name or a callable); returns the history.
+
+    ``config.out`` is the run folder.  If it already holds a run with the same settings, training resumes from its
+    last checkpoint (a complete run returns at once); if the settings differ, :class:`RunError` names the keys.
+    """
+    cfg = TrainConfig(**config) if isinstance(config, dict) else config
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError("epochs and batch_size must be at least 1")
+    corrupt = get_corruption(corruption) if isinstance(corruption, str) else corruption
+    corruption_name = corruption if isinstance(corruption, str) else getattr(corrupt, "name", type(corrupt).__name__)
+    if len(train_set) == 0:
+        raise ValueError("the training set is empty")
+    if len(val_set) == 0:
+        raise ValueError("the validation set is empty")
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+    run_config = _run_config(model, corruption_name, cfg)
+    if (run / "config.json").exists():
+        old = json.loads((run / "config.json").read_text())
+        diffs = _differences(old, run_config)
+        if diffs:
+            raise RunError(
+                f"run folder {run} was made with other settings; refusing to mix them:\n  " + "\n  ".join(diffs)
+            )
+    _atomic_write(run / "config.json", lambda p: p.write_text(json.dumps(run_config, indent=2) + "\n"))
+
+    device = pick_device(cfg.device)
+    cuda = device.type == "cuda"
+    use_amp = cuda and cfg.amp == "auto" and torch.cuda.is_bf16_supported()
+    memory_format = torch.channels_last if (cuda and cfg.channels_last == "auto") else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.patience
+    )
+    history: list[dict] = []
+    best = -math.inf
+    start = 0
+    if (run / "last.pt").exists():
+        state = _load_checkpoint(run, "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, best, start = state["history"], state["best"], state["epoch"]
+        log(f"resuming {run} after epoch {start}")
+    if start >= cfg.epochs:
+        return {"history": history, "best_val_psnr": best, "device": str(device), "resumed_from": start}
+
+    train_images = stack_images(train_set).to(device)
+    val_images = stack_images(val_set).to(device)
+    # A fixed, seeded corruption of the validation set: the same every epoch, so PSNRs compare across epochs.
+    val_corrupted, _ = corrupt(val_images, _epoch_generator(cfg.seed, -1, 0, device))
+    log(
+        f"device: {device}"
+        + (" (bf16 autocast, channels_last)" if use_amp else "")
+        + f"; {len(train_images)} training and {len(val_images)} validation images"
+    )
+
+    from tqdm.auto import tqdm
+
+    n = len(train_images)
+    steps = math.ceil(n / cfg.batch_size)
+    bar = tqdm(
+        range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=run.name, unit="epoch", disable=not cfg.progress
+    )
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=_epoch_generator(cfg.seed, epoch, 1, "cpu")).to(device)
+        g_corrupt = _epoch_generator(cfg.seed, epoch, 2, device)
+        if any(m.train_dropout and m.p > 0 for m in model.drop):
+            torch.manual_seed((cfg.seed * 1_000_003 + epoch) % (2**63))
+        total = 0.0
+        for step in range(steps):
+            clean = train_images[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+            corrupted, _ = corrupt(clean, g_corrupt)
+            corrupted = corrupted.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = F.mse_loss(model(corrupted).float(), clean)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"lower the learning rate (now {optimizer.param_groups[0]['lr']:g})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(clean)
+        val = evaluate_psnr(model, val_corrupted, val_images, cfg.batch_size, use_amp)
+        scheduler.step(val)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / n,
+            "val_psnr": val,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        history.append(row)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history,
+            "epoch": epoch + 1,
+            "best": max(best, val),
+        }
+        if val > best:
+            best = val
+            _save_checkpoint(run, "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "val_psnr": val})
+        _save_checkpoint(run, "last.pt", state)
+        _write_history(run, history)
+        bar.set_postfix(loss=f"{row['train_loss']:.5f}", val_psnr=f"{val:.2f}")
+    bar.close()
+    return {"history": history, "best_val_psnr": best, "device": str(device), "resumed_from": start}
+
+
+@torch.no_grad()
+def evaluate_psnr(model, corrupted, clean, batch_size=16, use_amp=False) -> float:
+    """Mean PSNR (dB) of the model's reconstructions of ``corrupted`` against ``clean``, in eval mode."""
+    model.eval()
+    values = []
+    for i in range(0, len(clean), batch_size):
+        with torch.autocast(clean.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = model(corrupted[i : i + batch_size])
+        values.append(psnr(out, clean[i : i + batch_size]))
+    return torch.cat(values).mean().item()
+
+
+def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, dict]:
+    """The model of a run folder with its ``best.pt`` (or ``last.pt``) weights, in eval mode, and its config."""
+    run = Path(run)
+    if not (run / "config.json").exists():
+        raise RunError(f"{run} is not a run folder (no config.json)")
+    config = json.loads((run / "config.json").read_text())
+    params = dict(config["model"])
+    model = build_model(params.pop("name"), **params)
+    state = _load_checkpoint(run, which)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), config

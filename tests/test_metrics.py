@@ -1,0 +1,190 @@
+"""Claims about stainlib.metrics and stainlib.detect (book chapters 6 and 9)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score, roc_auc_score
+
+from stainlib import metrics
+from stainlib.detect import combined_map, fit_normalizer, image_score, residual_map, uncertainty_map
+from stainlib.metrics import aupro, auroc, f1_max, image_auroc, per_defect_auroc, pixel_auroc
+from stainlib.models import AESc
+
+# The AUROC is a ratio of integers computed exactly; 1e-9 allows only the final float64 division's rounding.
+TOL = 1e-9
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auroc_equals_sklearn_on_random_scores(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 5000))
+    scores = rng.standard_normal(n).astype(np.float32)
+    labels = rng.random(n) < rng.uniform(0.05, 0.5)
+    labels[0], labels[1] = True, False
+    assert abs(auroc(torch.from_numpy(scores), torch.from_numpy(labels)) - roc_auc_score(labels, scores)) <= TOL
+
+
+@pytest.mark.parametrize("levels", [2, 5, 50])
+def test_auroc_equals_sklearn_with_heavy_ties_and_negative_and_zero_scores(levels):
+    rng = np.random.default_rng(levels)
+    scores = rng.integers(-levels, levels, 20000).astype(np.float32) / 7
+    scores[:10] = -0.0  # negative zero ties with zero
+    labels = rng.random(20000) < 0.03
+    assert abs(auroc(torch.from_numpy(scores), torch.from_numpy(labels)) - roc_auc_score(labels, scores)) <= TOL
+
+
+def test_auroc_is_exact_across_chunk_boundaries(monkeypatch):
+    monkeypatch.setattr(metrics, "CHUNK", 37)  # tie groups now straddle many chunk boundaries
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 30, 3000).astype(np.float32)
+    labels = rng.random(3000) < 0.2
+    assert abs(auroc(torch.from_numpy(scores), torch.from_numpy(labels)) - roc_auc_score(labels, scores)) <= TOL
+
+
+def test_pixel_auroc_pools_every_pixel_of_every_image_good_ones_included():
+    rng = np.random.default_rng(1)
+    maps = rng.random((6, 1, 16, 16)).astype(np.float32)
+    masks = np.zeros_like(maps)
+    masks[3:, :, 4:9, 4:9] = 1  # the first three images are good: all their pixels are negatives
+    maps[3:, :, 4:9, 4:9] += 0.3
+    expected = roc_auc_score(masks.ravel(), maps.ravel())
+    assert abs(pixel_auroc(torch.from_numpy(maps), torch.from_numpy(masks)) - expected) <= TOL
+
+
+def test_per_defect_auroc_compares_each_defect_type_with_the_good_images_only():
+    scores = torch.tensor([0.1, 0.2, 0.9, 0.8, 0.15, 0.3])
+    kinds = ["good", "good", "crack", "crack", "hole", "hole"]
+    out = per_defect_auroc(scores, kinds)
+    assert out == {"crack": 1.0, "hole": pytest.approx(roc_auc_score([0, 0, 1, 1], [0.1, 0.2, 0.15, 0.3]))}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auroc_on_cuda_equals_the_cpu_value():
+    rng = np.random.default_rng(2)
+    s, y = torch.from_numpy(rng.random(10000).astype(np.float32)), torch.from_numpy(rng.random(10000) < 0.1)
+    assert auroc(s.cuda(), y.cuda()) == auroc(s, y)
+
+
+def test_single_class_is_refused_with_a_message_not_nan():
+    with pytest.raises(ValueError, match="only one class is present \\(good \\(0\\)\\)"):
+        image_auroc(torch.rand(5), torch.zeros(5))
+    with pytest.raises(ValueError, match="only one class"):
+        pixel_auroc(torch.rand(2, 1, 4, 4), torch.ones(2, 1, 4, 4))
+
+
+def test_shape_mismatch_nan_and_inf_are_refused():
+    with pytest.raises(ValueError, match="shape"):
+        pixel_auroc(torch.rand(2, 1, 4, 4), torch.ones(2, 1, 4, 5))
+    with pytest.raises(ValueError, match="shape"):
+        image_auroc(torch.rand(4), torch.tensor([0, 1, 0]))
+    for bad in (float("nan"), float("inf")):
+        s = torch.rand(4)
+        s[2] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            image_auroc(s, torch.tensor([0, 1, 0, 1]))
+
+
+def test_f1_max_is_the_best_f1_over_all_thresholds():
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 20, 400).astype(np.float32)
+    labels = rng.random(400) < 0.3
+    best = max(f1_score(labels, scores >= t) for t in np.unique(scores))
+    assert f1_max(torch.from_numpy(scores), torch.from_numpy(labels)) == pytest.approx(best, abs=1e-12)
+
+
+def brute_force_aupro(maps, masks, limit):
+    from scipy import ndimage
+
+    thresholds = np.unique(maps)[::-1]
+    regions = [ndimage.label(m[0]) for m in masks]
+    fprs, pros = [0.0], [0.0]
+    neg = masks == 0
+    for t in thresholds:
+        pred = maps >= t
+        fprs.append((pred & neg).sum() / neg.sum())
+        overlaps = [(pred[i, 0][lab == r]).mean() for i, (lab, n) in enumerate(regions) for r in range(1, n + 1)]
+        pros.append(np.mean(overlaps))
+    fprs, pros = np.array(fprs), np.array(pros)
+    keep = fprs <= limit
+    x, y = fprs[keep], pros[keep]
+    j = keep.sum()
+    if j < len(fprs):
+        x = np.append(x, limit)
+        y = np.append(y, pros[j - 1] + (limit - fprs[j - 1]) / (fprs[j] - fprs[j - 1]) * (pros[j] - pros[j - 1]))
+    return np.trapezoid(y, x) / limit
+
+
+def test_aupro_matches_a_brute_force_threshold_sweep_and_weights_regions_equally():
+    rng = np.random.default_rng(4)
+    maps = rng.integers(0, 40, (3, 1, 20, 20)).astype(np.float32)
+    masks = np.zeros_like(maps)
+    masks[0, 0, 2:4, 2:4] = 1  # a small region
+    masks[1, 0, 5:15, 5:15] = 1  # a large one
+    masks[1, 0, 17:19, 1:3] = 1  # a second region in the same image
+    maps[masks > 0] += 15
+    expected = brute_force_aupro(maps, masks, 0.3)
+    assert aupro(torch.from_numpy(maps), torch.from_numpy(masks)) == pytest.approx(expected, abs=1e-12)
+    perfect = masks * 2 + rng.random(masks.shape).astype(np.float32)
+    assert aupro(torch.from_numpy(perfect), torch.from_numpy(masks)) == pytest.approx(1.0)
+
+
+def test_residual_map_averages_channels_and_image_score_is_the_l2_norm():
+    x = torch.zeros(2, 3, 8, 8)
+    y = torch.zeros(2, 3, 8, 8)
+    y[0, 0, 0, 0] = 0.9
+    y[1, :, :2, :2] = 0.3
+    res = residual_map(x, y)
+    assert res.shape == (2, 1, 8, 8) and res[0, 0, 0, 0].item() == pytest.approx(0.3)
+    scores = image_score(res)
+    assert scores[0].item() == pytest.approx(0.3)
+    assert scores[1].item() == pytest.approx(np.sqrt(4 * 0.3**2))
+    assert image_score(res, p=1)[1].item() == pytest.approx(1.2)
+
+
+def test_uncertainty_map_is_the_exact_variance_of_mc_samples_whatever_the_chunk():
+    torch.manual_seed(0)
+    model = AESc(depth=3, base_width=4, dropout=[0.2, 0.3, 0.4])
+    x = torch.rand(3, 1, 32, 32)
+    var, mean = uncertainty_map(model, x, n_samples=10, chunk=64, seed=7, return_mean=True)
+    # Reference: the same dropout masks drawn in the same order, one sample at a time.
+    torch.manual_seed(7)
+    with model.mc_sampling():
+        samples = model(x.repeat_interleave(10, 0)).view(3, 10, 32, 32)
+    assert torch.allclose(var[:, 0], samples.var(1, unbiased=False), rtol=1e-4, atol=1e-9)
+    assert torch.allclose(mean[:, 0], samples.mean(1), atol=1e-6)
+    chunked = uncertainty_map(model, x, n_samples=10, chunk=3, seed=7)  # 3 samples per pass, merged
+    assert chunked.shape == (3, 1, 32, 32) and (chunked > 0).all()
+    assert torch.allclose(chunked.mean(), var.mean(), rtol=0.2)  # other masks, same distribution
+    assert torch.equal(uncertainty_map(model, x, n_samples=10, chunk=3, seed=7), chunked)  # seeded: reproducible
+    assert not any(m.active for m in model.drop)  # dropout switched off again
+
+
+def test_uncertainty_merge_formula_is_exact():
+    # Chan's merge of chunk statistics equals the two-pass variance of all samples.
+    torch.manual_seed(0)
+    model = AESc(depth=2, base_width=4, dropout=[0.3, 0.3]).eval()
+    x = torch.rand(2, 1, 16, 16)
+    # chunk=6 and 10 samples: one image at a time, in passes of 6 then 4 samples.
+    torch.manual_seed(1)
+    with model.mc_sampling(), torch.no_grad():
+        per_image = [torch.cat([model(x[i : i + 1].repeat_interleave(k, 0))[:, 0] for k in (6, 4)]) for i in range(2)]
+    reference = torch.stack(per_image).var(1, unbiased=False)
+    merged = uncertainty_map(model, x, n_samples=10, chunk=6, seed=1)[:, 0]
+    assert torch.allclose(merged, reference, rtol=1e-4, atol=1e-10)
+
+
+def test_combined_map_silences_systematic_false_positives_and_keeps_low_contrast_defects():
+    # Clean validation maps: the uncertainty is always high on a fixed "edge" at row 10 (a systematic false positive).
+    rng = torch.Generator().manual_seed(0)
+    res_val = 0.02 * torch.rand((20, 1, 32, 32), generator=rng)
+    unc_val = 0.01 * torch.rand((20, 1, 32, 32), generator=rng)
+    unc_val[:, :, 10] += 0.2
+    norm = fit_normalizer(res_val, unc_val, smooth=0)
+    res = 0.02 * torch.rand((1, 1, 32, 32), generator=rng)
+    unc = 0.01 * torch.rand((1, 1, 32, 32), generator=rng)
+    unc[:, :, 10] += 0.2  # the same edge
+    unc[:, :, 20:24, 20:24] += 0.1  # a low-contrast defect: invisible in the residual, seen by the uncertainty
+    mask = torch.zeros_like(res)
+    mask[:, :, 20:24, 20:24] = 1
+    assert pixel_auroc(unc, mask) < 0.99  # the raw uncertainty confuses the edge with the defect
+    assert pixel_auroc(combined_map(res, unc, norm), mask) == 1.0
