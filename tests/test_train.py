@@ -114,7 +114,7 @@ def test_run_folder_with_other_settings_is_refused_naming_the_keys(tmp_path):
 
 
 def test_nan_loss_stops_with_the_epoch_and_step(tmp_path):
-    def poison(image, generator):
+    def poison(image, _generator):
         return torch.full_like(image, float("nan")), torch.zeros_like(image)
 
     poison.name = "poison"
