@@ -124,8 +124,7 @@ def evaluate_run(
     images = test["image"]
     recon = reconstruct(model, images).cpu()
     residual = residual_map(images, recon)
-    need_unc = method != "residual" or figure
-    uncertainty = uncertainty_map(model, images, n_samples=n_samples, seed=0).cpu() if need_unc else None
+    uncertainty = uncertainty_map(model, images, n_samples=n_samples, seed=0).cpu() if method != "residual" else None
     if method == "residual":
         anomaly_map = residual
     elif method == "uncertainty":
@@ -154,7 +153,7 @@ def evaluate_run(
         "seconds": None,
     }
     if figure:
-        _save_figure(run / f"figure_{method}.png", test, recon, residual, uncertainty, pred_score)
+        _save_figure(run / f"figure_{method}.png", test, recon, residual, uncertainty, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     path = run / "metrics.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
@@ -169,7 +168,7 @@ def evaluate_run(
     return result
 
 
-def _save_figure(path, test, recon, residual, uncertainty, pred_score):
+def _save_figure(path, test, recon, residual, uncertainty, pred_score, model, n_samples):
     from .plotting import detection_figure
 
     labels = test["gt_label"]
@@ -183,9 +182,12 @@ def _save_figure(path, test, recon, residual, uncertainty, pred_score):
         titles.append("good, highest score")
     idx = torch.tensor(picks)
     titles = [f"{t}: {test['defect_type'][i]}" for t, i in zip(titles, picks)]
-    fig = detection_figure(
-        test["image"][idx], recon[idx], residual[idx], uncertainty[idx], test["gt_mask"][idx], titles
-    )
+    # Residual-only evaluations compute the uncertainty of the shown images alone.
+    if uncertainty is None:
+        unc = uncertainty_map(model, test["image"][idx], n_samples, seed=0).cpu()
+    else:
+        unc = uncertainty[idx]
+    fig = detection_figure(test["image"][idx], recon[idx], residual[idx], unc, test["gt_mask"][idx], titles)
     fig.savefig(path, dpi=80)
     import matplotlib.pyplot as plt
 
@@ -479,10 +481,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _keep_large_blocks() -> None:
+    """Ask glibc to keep freed large blocks instead of returning them to the kernel at once.
+
+    Training and MC sampling on the CPU allocate and free tens of MB per step; with the default thresholds, each
+    allocation page-faults anew and the process spends as much time in the kernel as in computing.  Only the command
+    line does this (importing stainlib changes nothing); it is a no-op where glibc is absent.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command line draws into files only
+    _keep_large_blocks()
     args = _parser().parse_args(argv)
     try:
         if args.command == "synth":
