@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   executes every chapter (papermill), validates the executed notebooks (nbval), builds the site
-#   make test   lint (ruff) and the whole test suite (pytest, nbval on every chapter in the fast profile)
+#   make test   lint (ruff), the book build (it is under test too), and the whole test suite: pytest, nbval on every
+#               chapter in the fast profile, and the site in headless Chromium (installed if missing)
 # Both create or reuse the virtual environment .venv in the repository.
 
 PYTHON ?= python3
@@ -26,15 +27,17 @@ data: $(STAMP)
 	$(PY) -m stainlib.cli synth --out data/synthetic
 
 book: $(STAMP)
-	$(PY) -m stainlib.book build
+	$(PY) tools/build_book.py
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check stainlib tests benchmarks
-	$(PY) -m pytest
+	$(VENV)/bin/ruff format --check stainlib tests benchmarks tools
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	$(PY) tools/build_book.py
+	STAINBOOK_REQUIRE_SITE=1 $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
 
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf _build .pytest_cache

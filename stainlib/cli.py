@@ -34,7 +34,19 @@ from .models import MODELS, build_model
 from .noise import CORRUPTIONS
 from .train import TrainConfig, fit, is_complete, load_run, pick_device
 
-__all__ = ["GRIDS", "METHODS", "evaluate_run", "main", "make_table", "run_name", "sweep", "train_run"]
+__all__ = [
+    "GRIDS",
+    "METHODS",
+    "PROFILES",
+    "book_settings",
+    "evaluate_run",
+    "load_or_train",
+    "main",
+    "make_table",
+    "run_name",
+    "sweep",
+    "train_run",
+]
 
 METHODS = ("residual", "uncertainty", "combined")
 GRIDS = {
@@ -200,12 +212,12 @@ def _grid_runs(grid: str, categories, seeds):
     return [(cat, m, c, methods, s) for cat in categories for s in seeds for m, c, methods in GRIDS[grid]]
 
 
-def _command(data, out, cat, model, corruption, methods, seed, epochs, size, color, samples) -> str:
+def _command(data, out, cat, model, corruption, methods, seed, epochs, size, color, samples, batch_size=16) -> str:
     run = Path(out) / cat / run_name(model, corruption, seed)
     train = (
         f"stainlib train --data {shlex.quote(str(data))} --category {cat} --model {model} "
         f"--corruption {corruption} --epochs {epochs} --size {size} --color {color} --seed {seed} "
-        f"--out {shlex.quote(str(run))}"
+        f"--batch-size {batch_size} --out {shlex.quote(str(run))}"
     )
     evals = [f"stainlib evaluate {shlex.quote(str(run))} --method {m} --samples {samples}" for m in methods]
     return " && ".join([train, *evals])
@@ -223,6 +235,7 @@ def sweep(
     jobs: int = 1,
     samples: int = 30,
     device: str = "auto",
+    batch_size: int = 16,
     log=print,
 ) -> dict:
     """Train and evaluate every run of a grid; skip complete runs, resume unfinished ones, go on after a crash.
@@ -248,7 +261,7 @@ def sweep(
             env = dict(os.environ)
             if gpus > 1:
                 env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-            cmd = _command(data, out, cat, model, corruption, methods, seed, epochs, size, color, samples)
+            cmd = _command(data, out, cat, model, corruption, methods, seed, epochs, size, color, samples, batch_size)
             proc = subprocess.run(cmd, shell=True, env=env, capture_output=True, text=True)
             return run, proc
 
@@ -261,7 +274,20 @@ def sweep(
     else:
         for run, cat, model, corruption, methods, seed in todo:
             try:
-                train_run(data, cat, model, corruption, epochs, size, color, seed=seed, out=run, device=device, log=log)
+                train_run(
+                    data,
+                    cat,
+                    model,
+                    corruption,
+                    epochs,
+                    size,
+                    color,
+                    batch_size,
+                    seed=seed,
+                    out=run,
+                    device=device,
+                    log=log,
+                )
                 for method in methods:
                     evaluate_run(run, method, n_samples=samples, device=device, log=log)
                 report["done"].append(str(run))
@@ -275,6 +301,115 @@ def sweep(
     for run, error in report["failed"].items():
         log(f"  failed: {run}: {error}")
     return report
+
+
+# ---- chapter settings: the fast and full profiles, and load-or-train ------------------------------------------------
+
+PROFILES = {
+    # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
+    # Batches of 8 give the tiny training set (48 images) enough optimiser steps in few epochs.
+    "fast": {
+        "data_dir": "data/synthetic",
+        "categories": ["wood"],
+        "epochs": 20,
+        "image_size": 64,
+        "batch_size": 8,
+        "n_samples": 10,
+    },
+    # The paper's settings on the real MVTec AD (a GPU is advised).
+    "full": {
+        "data_dir": "data/mvtec_ad",
+        "categories": ["bottle"],
+        "epochs": 250,
+        "image_size": 256,
+        "batch_size": 16,
+        "n_samples": 30,
+    },
+}
+
+
+def book_settings(
+    profile: str = "auto", data_dir=None, categories=None, epochs=None, image_size=None, log=print
+) -> dict:
+    """Resolve a chapter's parameters: ``auto`` is ``full`` when CUDA is present and ``fast`` otherwise.
+
+    Any of ``data_dir``, ``categories``, ``epochs`` and ``image_size`` overrides the profile's value.  The synthetic
+    dataset is generated on first use; a missing real dataset is an error that says how to get it.  Runs go to
+    ``runs/book-<profile>/`` in the checkout.
+    """
+    if profile == "auto":
+        profile = "full" if torch.cuda.is_available() else "fast"
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be 'auto', 'fast' or 'full', got {profile!r}")
+    s = dict(PROFILES[profile], profile=profile)
+    for key, value in (
+        ("data_dir", data_dir),
+        ("categories", categories),
+        ("epochs", epochs),
+        ("image_size", image_size),
+    ):
+        if value is not None:
+            s[key] = value
+    root = project_dir()
+    data = Path(s["data_dir"])
+    data = data if data.is_absolute() else root / data
+    s["data_dir"] = data
+    s["runs_dir"] = root / "runs" / f"book-{profile}"
+    missing = [c for c in s["categories"] if not (data / c / "train" / "good").is_dir()]
+    if missing:
+        if data.name == "synthetic":
+            from .data import make_synthetic
+
+            make_synthetic(data)
+        else:
+            from .data import MANUAL_HELP
+
+            raise FileNotFoundError(
+                f"no category {', '.join(missing)} in {data}. On a machine with internet, run "
+                f"stainlib.data.download_mvtec({str(data)!r}, {missing!r}); otherwise: " + MANUAL_HELP.format(root=data)
+            )
+    log(
+        f"profile {profile}: data {data}, categories {', '.join(s['categories'])}, {s['image_size']} px, "
+        f"{s['epochs']} epochs, device {pick_device()}"
+    )
+    return s
+
+
+def load_or_train(
+    settings: dict,
+    category: str,
+    model: str = "aesc",
+    corruption: str = "stain",
+    seed: int = 0,
+    color: str = "gray",
+    log=print,
+):
+    """The run for these settings: loaded if complete, trained (or resumed) otherwise.  Returns (model, run folder).
+
+    Which of the two happened is printed.  RGB runs get their own folder (suffix ``-rgb``).
+    """
+    name = run_name(model, corruption, seed) + ("" if color == "gray" else f"-{color}")
+    run = settings["runs_dir"] / category / name
+    if is_complete(run):
+        log(f"loaded {model} + {corruption} ({color}) from {run}")
+    else:
+        train_run(
+            settings["data_dir"],
+            category,
+            model,
+            corruption,
+            settings["epochs"],
+            settings["image_size"],
+            batch_size=settings["batch_size"],
+            color=color,
+            seed=seed,
+            out=run,
+            progress=False,
+            log=lambda *_: None,
+        )
+        log(f"trained {model} + {corruption} ({color}, {settings['epochs']} epochs) into {run}")
+    net, _ = load_run(run, device=pick_device())
+    return net, run
 
 
 # ---- tables in the paper's layout ----------------------------------------------------------------------------------
@@ -470,6 +605,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--color", choices=["gray", "rgb"], default="gray")
     w.add_argument("--seeds", type=int, nargs="+", default=[0])
     w.add_argument("--samples", type=int, default=30)
+    w.add_argument("--batch-size", type=int, default=16)
     w.add_argument("--jobs", type=int, default=1)
     w.add_argument("--device", default="auto")
     w.add_argument("--out", default="results")
@@ -551,6 +687,7 @@ def main(argv=None) -> int:
                             args.size,
                             args.color,
                             args.samples,
+                            args.batch_size,
                         )
                     )
                 return 0
@@ -566,6 +703,7 @@ def main(argv=None) -> int:
                 args.jobs,
                 args.samples,
                 args.device,
+                args.batch_size,
             )
             return 1 if report["failed"] else 0
         elif args.command == "table":

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["corruption_grid", "dataset_grid", "detection_figure", "history_plot", "to_numpy_image"]
+__all__ = [
+    "corruption_gallery",
+    "corruption_grid",
+    "dataset_grid",
+    "detection_figure",
+    "history_plot",
+    "reconstruction_figure",
+    "stain_anatomy",
+    "to_numpy_image",
+]
 
 
 def _plt():
@@ -136,5 +145,91 @@ def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titl
         _show(axes[i, 4], gt_mask[i], "ground truth" if i == 0 else None)
         if titles:
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
+    """How one stain is built (the paper's Fig. 3): the ellipse, the jittered points, the periodic spline, the fill."""
+    import math
+
+    from .noise import Stain
+
+    model = Stain(size=(0.08, 0.12), noise=0.0)
+    g = torch.Generator().manual_seed(seed)
+    shapes = model.sample(1, side, side, g, "cpu")
+    shapes["center"][:] = side / 2
+    alpha = model.opacity(shapes, side, side)[0, 0]
+    (a, c), theta = shapes["axes"][0].tolist(), float(shapes["theta"][0])
+    t = torch.linspace(0, 2 * math.pi, 400)
+    ex = a * torch.cos(t) * math.cos(theta) - c * torch.sin(t) * math.sin(theta) + side / 2
+    ey = a * torch.cos(t) * math.sin(theta) + c * torch.sin(t) * math.cos(theta) + side / 2
+    n = model.n_points
+    phi = torch.arange(n) * 2 * math.pi / n
+    px, py = shapes["radii"][0] * torch.cos(phi) + side / 2, shapes["radii"][0] * torch.sin(phi) + side / 2
+    table = shapes["table"][0]
+    ang = torch.arange(len(table)) * 2 * math.pi / len(table)
+    sx, sy = table * torch.cos(ang) + side / 2, table * torch.sin(ang) + side / 2
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(2 * scale, scale))
+    ax1.plot(ex, ey, color="tab:blue", label="ellipse")
+    ax1.plot(torch.cat([sx, sx[:1]]), torch.cat([sy, sy[:1]]), color="black", label="periodic cubic spline")
+    ax1.scatter(px, py, color="tab:orange", zorder=3, label=f"{n} jittered points")
+    ax1.set_aspect("equal")
+    ax1.invert_yaxis()
+    ax1.legend(fontsize=7, loc="lower right")
+    ax1.set_title("outline", fontsize=9)
+    _show(ax2, 1 - alpha, "filled stain (pixels)")
+    lo = int(side / 2 - 0.15 * side)
+    hi = int(side / 2 + 0.15 * side)
+    ax2.set_xlim(lo, hi)
+    ax2.set_ylim(hi, lo)
+    ax1.set_xlim(lo, hi)
+    ax1.set_ylim(hi, lo)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_gallery(image: torch.Tensor, names=None, seeds=range(6), scale: float = 1.4):
+    """One row per model, one column per seed: the range of shapes each corruption model draws on ``image``."""
+    from .noise import CORRUPTIONS, get_corruption
+
+    names = list(names or CORRUPTIONS)
+    seeds = list(seeds)
+    plt = _plt()
+    fig, axes = plt.subplots(len(names), len(seeds), figsize=(scale * len(seeds), scale * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        model = get_corruption(name)
+        for j, seed in enumerate(seeds):
+            corrupted, _ = model(image[None], torch.Generator().manual_seed(seed))
+            _show(axes[i, j], corrupted[0], f"seed {seed}" if i == 0 else None)
+        axes[i, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 1.7):
+    """For each image (columns): the input and mask, then each model's reconstruction and residual (rows).
+
+    ``reconstructions`` maps a label to a ``(B, C, H, W)`` tensor; residuals share one colour scale.
+    """
+    plt = _plt()
+    b = image.shape[0]
+    rows = 2 + 2 * len(reconstructions)
+    fig, axes = plt.subplots(rows, b, figsize=(scale * b, scale * rows), squeeze=False)
+    residuals = {k: (image - r).abs().mean(1, keepdim=True) for k, r in reconstructions.items()}
+    vmax = max(float(r.max()) for r in residuals.values()) or 1.0
+    for j in range(b):
+        _show(axes[0, j], image[j], "input" if j == 0 else None)
+        _show(axes[1, j], gt_mask[j], "ground truth" if j == 0 else None)
+        for k, label in enumerate(reconstructions):
+            _show(axes[2 + 2 * k, j], reconstructions[label][j], f"{label}: output" if j == 0 else None)
+            _show(
+                axes[3 + 2 * k, j],
+                residuals[label][j],
+                f"{label}: residual" if j == 0 else None,
+                cmap="inferno",
+                vmax=vmax,
+            )
     fig.tight_layout()
     return fig

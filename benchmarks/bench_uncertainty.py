@@ -1,0 +1,49 @@
+"""Time of uncertainty_map (30 MC-dropout samples) against 30 plain forward passes of the same model and batch.
+
+Both in one run, on the best device at hand: the paper's AESc, a batch of 8 grayscale images at 256 px (4 on the CPU
+at 128 px, to keep the run short there).  Target: ratio <= 1.2.
+"""
+
+import time
+
+import torch
+
+from stainlib.detect import uncertainty_map
+from stainlib.models import AESc
+from stainlib.train import pick_device
+
+
+def timed(fn, device, repeats=3):
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def main():
+    device = pick_device()
+    cpu = device.type == "cpu"
+    batch, side = (4, 128) if cpu else (8, 256)
+    model = AESc().to(device).eval()
+    x = torch.rand(batch, 1, side, side, device=device)
+
+    @torch.no_grad()
+    def plain():
+        for _ in range(30):
+            model(x)
+
+    t_plain = timed(plain, device)
+    t_mc = timed(lambda: uncertainty_map(model, x, n_samples=30), device)
+    print(f"uncertainty_map, 30 samples, batch {batch} at {side} px on {device}")
+    print(f"  30 plain forward passes: {t_plain * 1000:8.1f} ms")
+    print(f"  uncertainty_map:         {t_mc * 1000:8.1f} ms")
+    print(f"  ratio: {t_mc / t_plain:.2f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()

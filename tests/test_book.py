@@ -1,0 +1,69 @@
+"""Claims about the book's sources: the template of every chapter, the table of contents, the Colab install."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+ENTRIES = [TOC["root"]] + [c["file"] for c in TOC["chapters"]]
+CHAPTERS = [e for e in ENTRIES if (ROOT / f"{e}.ipynb").exists()]
+
+
+def cells(entry):
+    nb = json.loads((ROOT / f"{entry}.ipynb").read_text())
+    return [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags", [])) for c in nb["cells"]]
+
+
+def test_the_table_of_contents_lists_every_chapter_and_every_chapter_exists():
+    on_disk = {f"book/{p.stem}" for p in (ROOT / "book").glob("*.ipynb")}
+    assert on_disk == set(CHAPTERS)
+    assert len(CHAPTERS) == 9
+    assert all((ROOT / f"{e}.ipynb").exists() or (ROOT / f"{e}.md").exists() for e in ENTRIES)
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_chapter_follows_the_template(entry):
+    c = cells(entry)
+    kinds = [k for k, _, _ in c]
+    text = [s for _, s, _ in c]
+    # 0: the Colab install cell; 1: title and what you will learn; 2: parameters; then the idea, code, summary and
+    # exercises, in that order.
+    assert kinds[0] == "code" and "google.colab" in text[0] and "remove-cell" in c[0][2]
+    assert kinds[1] == "markdown" and text[1].startswith("# ") and "**What you will learn**" in text[1]
+    assert "parameters" in c[2][2]
+    for name in ("profile", "data_dir", "categories", "epochs", "image_size"):
+        assert re.search(rf"^{name} = ", text[2], re.M), name
+    assert re.search(r'^profile = "auto"', text[2], re.M)
+    summary = next(i for i, s in enumerate(text) if s.startswith("## Summary"))
+    exercises = next(i for i, s in enumerate(text) if s.startswith("## Exercises"))
+    assert summary < exercises == len(c) - 1
+    n_exercises = len(re.findall(r"^\d+\. ", text[exercises], re.M))
+    assert 2 <= n_exercises <= 4
+    assert any(k == "code" and "stainlib" in s for k, s, _ in c[3:summary])
+    assert any("{cite}" in s for s in text), "every chapter cites what it uses"
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_colab_install_cell_uses_the_repository_url_of_the_config(entry):
+    install = cells(entry)[0][1]
+    assert f'REPOSITORY = "{CONFIG["repository"]["url"]}"' in install
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_chapter_sources_are_committed_without_outputs(entry):
+    nb = json.loads((ROOT / f"{entry}.ipynb").read_text())
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_offline_assets_are_vendored_outside_static_underscore_and_configured():
+    sphinx = CONFIG["sphinx"]["config"]
+    assert sphinx["html_static_path"] == ["static"]
+    for path in [*sphinx["nb_ipywidgets_js"], sphinx["mathjax_path"]]:
+        assert not path.startswith("http")
+        assert (ROOT / "static" / path).is_file(), path
+    assert not (ROOT / "_static").exists()
