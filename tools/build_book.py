@@ -57,7 +57,20 @@ def execute(profile: str, only: list[str] | None) -> None:
         except papermill.PapermillExecutionError as exc:
             print(f"chapter {entry} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}", file=sys.stderr)
             sys.exit(1)
+        hide_injected_parameters(dst)
         print(f"  {entry}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Keep papermill's injected-parameters cell in the executed notebook, but out of the site."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 def copy_sources() -> None:
