@@ -1,9 +1,10 @@
 """Exact detection metrics on torch tensors (book chapter 6; chapter 9 for AUPRO and F1-max).
 
-* :func:`auroc` — the area under the ROC curve, exact with ties (the Mann-Whitney statistic with mid-ranks); it equals
-  ``sklearn.metrics.roc_auc_score``.  It sorts one int64 key per score (the score's order-preserving bits with the
-  label in the lowest bit), so it needs no index array, and then sums the ranks in chunks: memory stays at about 8
-  bytes per pixel, which is under 1 GB for the largest MVTec AD category (1,725 test images x 65,536 pixels).
+* :func:`auroc` — the area under the ROC curve, exact with ties (the Mann-Whitney statistic, ties counted one
+  half, in integer arithmetic); it equals ``sklearn.metrics.roc_auc_score``.  The float32 scores of the negatives
+  and of the positives are sorted apart (no index array), and each positive is located among the negatives by
+  binary search.  Memory stays at about 9 bytes per pixel (the sorted copy and the labels), about 1 GB for the
+  largest MVTec AD category (1,725 test images x 65,536 pixels).
 * :func:`image_auroc`, :func:`pixel_auroc` (pooled over every pixel of every test image, good images included),
   :func:`per_defect_auroc`.
 * :func:`aupro` — the normalised area under the per-region-overlap curve up to a false-positive rate of 0.3, as the
@@ -20,7 +21,14 @@ import torch
 
 __all__ = ["aupro", "auroc", "f1_max", "image_auroc", "per_defect_auroc", "pixel_auroc"]
 
-CHUNK = 1 << 23
+
+def _all(mask: torch.Tensor) -> bool:
+    # numpy reduces a large boolean array on one core many times faster than torch does.
+    return bool(mask.numpy().all()) if mask.device.type == "cpu" else bool(mask.all())
+
+
+def _count(mask: torch.Tensor) -> int:
+    return int(np.count_nonzero(mask.numpy())) if mask.device.type == "cpu" else int(mask.sum())
 
 
 def _as_flat(scores, labels, what: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,14 +39,14 @@ def _as_flat(scores, labels, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     scores, labels = scores.reshape(-1), labels.reshape(-1)
     if scores.numel() == 0:
         raise ValueError(f"{what}: no scores")
-    if not torch.isfinite(scores).all():
-        bad = int((~torch.isfinite(scores)).sum())
-        raise ValueError(f"{what}: {bad} scores are NaN or infinite")
+    finite = torch.from_numpy(np.isfinite(scores.numpy())) if scores.device.type == "cpu" else torch.isfinite(scores)
+    if not _all(finite):
+        raise ValueError(f"{what}: {finite.numel() - _count(finite)} scores are NaN or infinite")
     if labels.dtype != torch.bool:
-        if not ((labels == 0) | (labels == 1)).all():
+        if not _all((labels == 0) | (labels == 1)):
             raise ValueError(f"{what}: labels must be 0 or 1")
         labels = labels.bool()
-    positives = int(labels.sum())
+    positives = _count(labels)
     if positives in (0, labels.numel()):
         present = "defective (1)" if positives else "good (0)"
         raise ValueError(f"{what}: only one class is present ({present}); an AUROC needs both good and defective")
@@ -50,10 +58,7 @@ def _sort_keys(scores: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
 
     Within a group of tied scores, negatives (label 0) sort before positives.
     """
-    s = scores.to(torch.float32) + 0.0  # -0.0 becomes +0.0, so that the two zeros tie
-    bits = s.view(torch.int32).to(torch.int64)
-    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # negative floats: reverse their order
-    keys = (ordered << 1) | labels.to(torch.int64)
+    keys = (_ordered_keys(scores) << 1) | labels.to(torch.int64)
     if keys.device.type == "cpu":
         out = keys.numpy()
         out.sort()  # numpy's vectorised sort is several times faster than torch's on the CPU
@@ -61,39 +66,42 @@ def _sort_keys(scores: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
     return torch.sort(keys).values.cpu().numpy()
 
 
-def _positive_rank_sum_x2(keys: np.ndarray) -> int:
-    """Twice the sum of the (mid-)ranks of the positives in sorted keys; exact integer arithmetic."""
-    total = 0
-    carry = None  # the last tie group of the previous chunk: [value, start, count, positives]
-    n = len(keys)
-    for off in range(0, n, CHUNK):
-        part = keys[off : off + CHUNK]
-        values = part >> 1
-        starts = np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1])
-        counts = np.diff(np.concatenate([starts, [len(part)]]))
-        pos = np.add.reduceat(part & 1, starts)
-        first_value = values[0]
-        starts = starts + off
-        if carry is not None:
-            if carry[0] == first_value:  # the group goes on across the chunk boundary
-                starts[0], counts[0], pos[0] = carry[1], counts[0] + carry[2], pos[0] + carry[3]
-            else:
-                total += int(carry[3]) * (2 * int(carry[1]) + int(carry[2]) + 1)
-        # 1-based ranks start+1 ... start+count have mean start + (count + 1) / 2.
-        total += int((pos[:-1] * (2 * starts[:-1] + counts[:-1] + 1)).sum())
-        carry = [values[-1], starts[-1], counts[-1], pos[-1]]
-    total += int(carry[3]) * (2 * int(carry[1]) + int(carry[2]) + 1)
-    return total
+def _ordered_keys(scores: torch.Tensor) -> torch.Tensor:
+    """uint32-ordered keys of float32 scores, as int64: equal scores get equal keys, order is kept (-0.0 == 0.0)."""
+    s = scores.to(torch.float32) + 0.0  # -0.0 becomes +0.0, so that the two zeros tie
+    bits = s.view(torch.int32).to(torch.int64)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+def _mann_whitney_u_x2(scores: torch.Tensor, labels: torch.Tensor) -> int:
+    """Twice the Mann-Whitney U, exactly: the sum over positives of 2 x (negatives below) + (negatives tied).
+
+    Only the scores are sorted (negatives and positives apart, no index array); each positive is located among the
+    negatives by binary search, where the left and the right insertion points add up to exactly that count.  Float
+    comparison makes -0.0 and 0.0 tie.  The positives are searched in sorted order, which keeps the search in cache.
+    """
+    if scores.device.type == "cpu":
+        s = scores.to(torch.float32).numpy()
+        lab = labels.numpy()
+        negatives = np.sort(s[~lab])  # numpy's vectorised sort is several times faster than torch's on the CPU
+        positives = np.sort(s[lab])
+        left = np.searchsorted(negatives, positives, side="left")
+        right = np.searchsorted(negatives, positives, side="right")
+        return int(left.sum(dtype=np.int64)) + int(right.sum(dtype=np.int64))
+    s = scores.to(torch.float32)
+    negatives = torch.sort(s[~labels]).values
+    positives = torch.sort(s[labels]).values
+    left = torch.searchsorted(negatives, positives, side="left")
+    right = torch.searchsorted(negatives, positives, side="right")
+    return int(left.sum()) + int(right.sum())
 
 
 def auroc(scores, labels, what: str = "auroc") -> float:
     """Exact area under the ROC curve of ``scores`` against binary ``labels`` (any shapes, equal)."""
     scores, labels = _as_flat(scores, labels, what)
-    n_pos = int(labels.sum())
+    n_pos = _count(labels)
     n_neg = labels.numel() - n_pos
-    rank_sum_x2 = _positive_rank_sum_x2(_sort_keys(scores, labels))
-    u_x2 = rank_sum_x2 - n_pos * (n_pos + 1)
-    return u_x2 / (2 * n_pos * n_neg)
+    return _mann_whitney_u_x2(scores, labels) / (2 * n_pos * n_neg)
 
 
 def image_auroc(pred_score, gt_label) -> float:
