@@ -17,59 +17,21 @@ def data(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("cli") / "synthetic", ["wood"], n_train=10, n_test=9, size=SIZE)
 
 
+def train(data, run, model, corruption, epochs, *extra):
+    args = f"train --data {data} --category wood --model {model} --corruption {corruption} --epochs {epochs}"
+    return main([*args.split(), "--size", str(SIZE), "--out", str(run), "--device", "cpu", *extra])
+
+
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "wood-aesc"
-    code = main(
-        [
-            "train",
-            "--data",
-            str(data),
-            "--category",
-            "wood",
-            "--model",
-            "aesc",
-            "--corruption",
-            "stain",
-            "--epochs",
-            "2",
-            "--size",
-            str(SIZE),
-            "--batch-size",
-            "4",
-            "--out",
-            str(run),
-            "--device",
-            "cpu",
-        ]
-    )
-    assert code == 0
+    assert train(data, run, "aesc", "stain", 2, "--batch-size", "4") == 0
     return run
 
 
 def test_train_prints_device_counts_run_folder_and_best_psnr(data, tmp_path, capsys):
     run = tmp_path / "r"
-    main(
-        [
-            "train",
-            "--data",
-            str(data),
-            "--category",
-            "wood",
-            "--model",
-            "ae",
-            "--corruption",
-            "none",
-            "--epochs",
-            "1",
-            "--size",
-            str(SIZE),
-            "--out",
-            str(run),
-            "--device",
-            "cpu",
-        ]
-    )
+    train(data, run, "ae", "none", 1)
     out = capsys.readouterr().out
     assert "device: cpu" in out
     assert "8 training, 2 validation images" in out
