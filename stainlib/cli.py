@@ -49,12 +49,9 @@ __all__ = [
 ]
 
 METHODS = ("residual", "uncertainty", "combined")
-GRIDS = {
-    # Tables I and II share one grid: AE and AESc, each trained with none and stain, each scored both ways.
-    "table1": [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")],
-    "table2": [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")],
-    "table3": [("aesc", c, ("residual",)) for c in CORRUPTIONS],
-}
+# Tables I and II share one grid: AE and AESc, each trained with none and stain, each scored both ways.
+_GRID_1_2 = [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")]
+GRIDS = {"table1": _GRID_1_2, "table2": _GRID_1_2, "table3": [("aesc", c, ("residual",)) for c in CORRUPTIONS]}
 
 
 def run_name(model: str, corruption: str, seed: int = 0) -> str:
@@ -414,25 +411,13 @@ def load_or_train(
 
 # ---- tables in the paper's layout ----------------------------------------------------------------------------------
 
+# Columns of Tables I and II (as the paper orders them): method, network, training corruption.
+_COLUMNS_1_2 = [
+    (meth, net, cor) for meth in ("uncertainty", "residual") for net in ("AE", "AESc") for cor in ("none", "stain")
+]
 TABLE_COLUMNS = {
-    "I": (
-        "image_auroc",
-        [
-            (meth, net, cor)
-            for meth in ("uncertainty", "residual")
-            for net in ("AE", "AESc")
-            for cor in ("none", "stain")
-        ],
-    ),
-    "II": (
-        "pixel_auroc",
-        [
-            (meth, net, cor)
-            for meth in ("uncertainty", "residual")
-            for net in ("AE", "AESc")
-            for cor in ("none", "stain")
-        ],
-    ),
+    "I": ("image_auroc", _COLUMNS_1_2),
+    "II": ("pixel_auroc", _COLUMNS_1_2),
     "III": (
         "image_auroc",
         [

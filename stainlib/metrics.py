@@ -178,8 +178,9 @@ def aupro(anomaly_map, gt_mask, fpr_limit: float = 0.3) -> float:
             n_regions += count
     weights = weights.ravel() / n_regions
     negatives = ~labels.cpu().numpy()
-    order = np.argsort(-scores.cpu().numpy().astype(np.float32), kind="stable")
-    sorted_scores = scores.cpu().numpy().astype(np.float32)[order]
+    values = scores.cpu().numpy().astype(np.float32)
+    order = np.argsort(-values, kind="stable")
+    sorted_scores = values[order]
     ends = np.concatenate([np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]), [len(order) - 1]])
     pro = np.concatenate([[0.0], np.cumsum(weights[order])[ends]])
     fpr = np.concatenate([[0.0], np.cumsum(negatives[order])[ends] / negatives.sum()])
