@@ -133,9 +133,9 @@ def _sorted(a):
 
 
 def _top(a, k: int):
-    """The ``k`` largest values of ``a`` (ties at the smallest of them possibly with more), sorted ascending.
+    """The ``k`` largest values of ``a``, sorted ascending (values equal to the smallest of them may also lie outside).
 
-    On the CPU the rest is split off in linear time (``partition``) and left unsorted.
+    On the CPU the rest is split off in linear time (``partition``) and left unsorted; ``a`` is reordered.
     """
     n = a.shape[0]
     if k >= n:
