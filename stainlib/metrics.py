@@ -1,20 +1,29 @@
-"""Exact detection metrics on torch tensors (book chapter 6; chapter 9 for AUPRO and F1-max).
+"""Exact detection metrics on torch tensors or numpy arrays (book chapter 6; chapter 9 for AUPRO and F1-max).
 
 * :func:`auroc` — the area under the ROC curve, exact with ties (the Mann-Whitney statistic, ties counted one
-  half, in integer arithmetic); it equals ``sklearn.metrics.roc_auc_score``.  The float32 scores of the negatives
-  and of the positives are sorted apart (no index array), and each positive is located among the negatives by
-  binary search.  Memory stays at about 9 bytes per pixel (the sorted copy and the labels), about 1 GB for the
-  largest MVTec AD category (1,725 test images x 65,536 pixels).
+  half, in integer arithmetic); it equals ``sklearn.metrics.roc_auc_score``.  The scores of the negatives and of the
+  positives are sorted apart (no index array), and each positive is located among the negatives by binary search.
 * :func:`image_auroc`, :func:`pixel_auroc` (pooled over every pixel of every test image, good images included),
   :func:`per_defect_auroc`.
 * :func:`aupro` — the normalised area under the per-region-overlap curve up to a false-positive rate of 0.3, as the
-  MVTec AD authors define it; :func:`f1_max`.
+  MVTec AD evaluation defines it (defect regions are 8-connected); :func:`f1_max`.
+
+Scores are compared in their own precision: float64 and integer scores are never rounded to float32 (distinct
+scores stay distinct), and float16 and bfloat16 ones are widened to float32, which is exact.  Scores that require
+grad are detached.  Equal scores tie, -0.0 and 0.0 included.
+
+AUPRO and F1-max need the negatives sorted only above a cut: AUPRO above the false-positive rate limit, F1-max above
+the count of false positives that could still beat the best F1 found.  They select that part in linear time
+(``numpy.partition``) and sort only it, so they cost about what :func:`pixel_auroc` costs.  Memory beyond the input
+stays near one copy of the negative scores (4 bytes a pixel for float32 maps), plus a boolean mask.
 
 Scores may live on any device; CUDA tensors are sorted on the GPU.  Bad input (shapes that differ, a single class,
-NaN or infinite scores) raises ``ValueError``.
+NaN or infinite scores, labels other than 0 and 1) raises ``ValueError``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -22,85 +31,152 @@ import torch
 __all__ = ["aupro", "auroc", "f1_max", "image_auroc", "per_defect_auroc", "pixel_auroc"]
 
 
-def _all(mask: torch.Tensor) -> bool:
+# ---------------------------------------------------------------------------------------------------------------------
+# Inputs: numpy arrays on the CPU, torch tensors on an accelerator, in an exact, sortable dtype.
+
+
+def _array(x, what: str):
+    """``x`` as a numpy array (CPU) or a detached torch tensor (other devices), in a dtype that sorts exactly.
+
+    bool becomes uint8; float16, bfloat16 and the float8 types become float32 (exact); float32, float64 and the
+    integer types stay as they are.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.is_complex():
+            raise ValueError(f"{what}: complex scores cannot be ordered")
+        if x.is_floating_point() and x.element_size() < 4:
+            x = x.float()
+        if x.dtype == torch.bool:
+            x = x.view(torch.uint8)
+        return x.numpy() if x.device.type == "cpu" else x
+    x = np.asarray(x)
+    if x.dtype == np.bool_:
+        return x.view(np.uint8)
+    if x.dtype.kind == "f" and x.dtype.itemsize < 4:
+        return x.astype(np.float32)
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"{what}: scores must be real numbers, got dtype {x.dtype}")
+    return x
+
+
+def _on(x, like):
+    """``x`` (array, tensor on any device, or list) on the backend and device of ``like``."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+    if isinstance(like, np.ndarray):
+        return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return torch.as_tensor(x, device=like.device)
+
+
+def _shape(x) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else np.shape(x)
+
+
+def _is_bool(a) -> bool:
+    return a.dtype == torch.bool if isinstance(a, torch.Tensor) else a.dtype == np.bool_
+
+
+def _mask(gt_mask, like, what: str):
+    """Binary ground truth: ``gt_mask > 0.5`` (a boolean mask is taken as it is), on the backend of ``like``."""
+    m = _on(gt_mask, like)
+    return m if _is_bool(m) else _array(m, what) > 0.5
+
+
+def _f64(a):
+    return a.astype(np.float64) if isinstance(a, np.ndarray) else a.double()
+
+
+def _count(mask) -> int:
     # numpy reduces a large boolean array on one core many times faster than torch does.
-    return bool(mask.numpy().all()) if mask.device.type == "cpu" else bool(mask.all())
+    return int(np.count_nonzero(mask)) if isinstance(mask, np.ndarray) else int(mask.sum())
 
 
-def _count(mask: torch.Tensor) -> int:
-    return int(np.count_nonzero(mask.numpy())) if mask.device.type == "cpu" else int(mask.sum())
+def _check_finite(scores, what: str) -> None:
+    if scores.dtype.is_floating_point if isinstance(scores, torch.Tensor) else scores.dtype.kind == "f":
+        lo, hi = float(scores.min()), float(scores.max())  # NaN propagates through min and max; no temporary array
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            finite = np.isfinite(scores) if isinstance(scores, np.ndarray) else torch.isfinite(scores)
+            raise ValueError(f"{what}: {scores.shape[0] - _count(finite)} scores are NaN or infinite")
 
 
-def _as_flat(scores, labels, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    scores = torch.as_tensor(scores)
-    labels = torch.as_tensor(labels, device=scores.device)
-    if scores.shape != labels.shape:
+def _as_flat(scores, labels, what: str):
+    """Flat scores and boolean labels on one backend, validated."""
+    scores = _array(scores, what)
+    labels = _on(labels, scores)
+    if tuple(scores.shape) != tuple(labels.shape):
         raise ValueError(f"{what}: scores have shape {tuple(scores.shape)} but labels {tuple(labels.shape)}")
     scores, labels = scores.reshape(-1), labels.reshape(-1)
-    if scores.numel() == 0:
+    if scores.shape[0] == 0:
         raise ValueError(f"{what}: no scores")
-    finite = torch.from_numpy(np.isfinite(scores.numpy())) if scores.device.type == "cpu" else torch.isfinite(scores)
-    if not _all(finite):
-        raise ValueError(f"{what}: {finite.numel() - _count(finite)} scores are NaN or infinite")
-    if labels.dtype != torch.bool:
-        if not _all((labels == 0) | (labels == 1)):
+    _check_finite(scores, what)
+    if not _is_bool(labels):
+        if not bool(((labels == 0) | (labels == 1)).all()):
             raise ValueError(f"{what}: labels must be 0 or 1")
-        labels = labels.bool()
+        labels = labels == 1
     positives = _count(labels)
-    if positives in (0, labels.numel()):
+    if positives in (0, labels.shape[0]):
         present = "defective (1)" if positives else "good (0)"
         raise ValueError(f"{what}: only one class is present ({present}); an AUROC needs both good and defective")
     return scores, labels
 
 
-def _sort_keys(scores: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
-    """Sorted int64 keys: the float32 score's order-preserving bits, shifted left, with the label in bit 0.
+# ---------------------------------------------------------------------------------------------------------------------
+# Sorting and searching, on either backend.  Arrays passed to these are the metric's own copies.
 
-    Within a group of tied scores, negatives (label 0) sort before positives.
+
+def _sorted(a):
+    if isinstance(a, np.ndarray):
+        a.sort()  # in place; numpy's vectorised sort is several times faster than torch's on the CPU
+        return a
+    return torch.sort(a).values
+
+
+def _top(a, k: int):
+    """The ``k`` largest values of ``a``, sorted ascending (values equal to the smallest of them may also lie outside).
+
+    On the CPU the rest is split off in linear time (``partition``) and left unsorted; ``a`` is reordered.
     """
-    keys = (_ordered_keys(scores) << 1) | labels.to(torch.int64)
-    if keys.device.type == "cpu":
-        out = keys.numpy()
-        out.sort()  # numpy's vectorised sort is several times faster than torch's on the CPU
-        return out
-    return torch.sort(keys).values.cpu().numpy()
+    n = a.shape[0]
+    if k >= n:
+        return _sorted(a)
+    if isinstance(a, np.ndarray):
+        a.partition(n - k)
+        return _sorted(a[n - k :])
+    return torch.sort(a).values[n - k :]
 
 
-def _ordered_keys(scores: torch.Tensor) -> torch.Tensor:
-    """uint32-ordered keys of float32 scores, as int64: equal scores get equal keys, order is kept (-0.0 == 0.0)."""
-    s = scores.to(torch.float32) + 0.0  # -0.0 becomes +0.0, so that the two zeros tie
-    bits = s.view(torch.int32).to(torch.int64)
-    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+def _search(sorted_a, keys, side: str):
+    if isinstance(sorted_a, np.ndarray):
+        return np.searchsorted(sorted_a, keys, side=side)
+    return torch.searchsorted(sorted_a, keys, side=side)
 
 
-def _mann_whitney_u_x2(scores: torch.Tensor, labels: torch.Tensor) -> int:
+def _sum(a) -> int:
+    return int(a.sum(dtype=np.int64)) if isinstance(a, np.ndarray) else int(a.sum())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# AUROC
+
+
+def _mann_whitney_u_x2(scores, labels) -> int:
     """Twice the Mann-Whitney U, exactly: the sum over positives of 2 x (negatives below) + (negatives tied).
 
     Only the scores are sorted (negatives and positives apart, no index array); each positive is located among the
     negatives by binary search, where the left and the right insertion points add up to exactly that count.  Float
     comparison makes -0.0 and 0.0 tie.  The positives are searched in sorted order, which keeps the search in cache.
     """
-    if scores.device.type == "cpu":
-        s = scores.to(torch.float32).numpy()
-        lab = labels.numpy()
-        negatives = np.sort(s[~lab])  # numpy's vectorised sort is several times faster than torch's on the CPU
-        positives = np.sort(s[lab])
-        left = np.searchsorted(negatives, positives, side="left")
-        right = np.searchsorted(negatives, positives, side="right")
-        return int(left.sum(dtype=np.int64)) + int(right.sum(dtype=np.int64))
-    s = scores.to(torch.float32)
-    negatives = torch.sort(s[~labels]).values
-    positives = torch.sort(s[labels]).values
-    left = torch.searchsorted(negatives, positives, side="left")
-    right = torch.searchsorted(negatives, positives, side="right")
-    return int(left.sum()) + int(right.sum())
+    negatives = _sorted(scores[~labels])
+    positives = _sorted(scores[labels])
+    return _sum(_search(negatives, positives, "left")) + _sum(_search(negatives, positives, "right"))
 
 
 def auroc(scores, labels, what: str = "auroc") -> float:
     """Exact area under the ROC curve of ``scores`` against binary ``labels`` (any shapes, equal)."""
     scores, labels = _as_flat(scores, labels, what)
     n_pos = _count(labels)
-    n_neg = labels.numel() - n_pos
+    n_neg = labels.shape[0] - n_pos
     return _mann_whitney_u_x2(scores, labels) / (2 * n_pos * n_neg)
 
 
@@ -110,85 +186,131 @@ def image_auroc(pred_score, gt_label) -> float:
 
 
 def pixel_auroc(anomaly_map, gt_mask) -> float:
-    """Pixel-level AUROC pooled over every pixel of every image: ``(N, 1, H, W)`` maps against masks."""
-    anomaly_map, gt_mask = torch.as_tensor(anomaly_map), torch.as_tensor(gt_mask)
-    if anomaly_map.shape != gt_mask.shape:
-        raise ValueError(
-            f"pixel_auroc: anomaly_map has shape {tuple(anomaly_map.shape)} but gt_mask {tuple(gt_mask.shape)}"
-        )
-    return auroc(anomaly_map, gt_mask > 0.5, "pixel_auroc")
+    """Pixel-level AUROC pooled over every pixel of every image: ``(N, 1, H, W)`` maps against masks (> 0.5)."""
+    anomaly_map = _array(anomaly_map, "pixel_auroc")
+    if _shape(anomaly_map) != _shape(gt_mask):
+        raise ValueError(f"pixel_auroc: anomaly_map has shape {_shape(anomaly_map)} but gt_mask {_shape(gt_mask)}")
+    return auroc(anomaly_map, _mask(gt_mask, anomaly_map, "pixel_auroc"), "pixel_auroc")
 
 
 def per_defect_auroc(pred_score, defect_type: list[str]) -> dict[str, float]:
     """Image AUROC of each defect type against the good images."""
-    pred_score = torch.as_tensor(pred_score).reshape(-1)
-    if len(defect_type) != len(pred_score):
-        raise ValueError(f"per_defect_auroc: {len(pred_score)} scores but {len(defect_type)} defect types")
+    pred_score = _array(pred_score, "per_defect_auroc").reshape(-1)
+    if len(defect_type) != pred_score.shape[0]:
+        raise ValueError(f"per_defect_auroc: {pred_score.shape[0]} scores but {len(defect_type)} defect types")
     kinds = np.array(defect_type)
     good = kinds == "good"
     out = {}
     for kind in sorted(set(defect_type) - {"good"}):
-        keep = torch.from_numpy(good | (kinds == kind))
-        out[kind] = auroc(
-            pred_score[keep.to(pred_score.device)],
-            torch.from_numpy(kinds[keep.numpy()] == kind),
-            f"image_auroc[{kind}]",
-        )
+        keep = good | (kinds == kind)
+        out[kind] = auroc(pred_score[_on(keep, pred_score)], kinds[keep] == kind, f"image_auroc[{kind}]")
     return out
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# F1-max
+
+
 def f1_max(scores, labels) -> float:
-    """The best F1 score over all thresholds (predict defective when score >= threshold)."""
-    scores, labels = _as_flat(scores, labels, "f1_max")
-    keys = _sort_keys(-scores.to(torch.float32), labels)  # descending scores
-    values, lab = keys >> 1, keys & 1
-    ends = np.concatenate([np.flatnonzero(values[1:] != values[:-1]), [len(keys) - 1]])
-    tp = np.cumsum(lab)[ends].astype(np.float64)
-    predicted = (ends + 1).astype(np.float64)
-    n_pos = float(lab.sum())
-    f1 = 2 * tp / (predicted + n_pos)
-    return float(f1.max())
+    """The best F1 score over all thresholds (predict defective when score >= threshold).
 
-
-def aupro(anomaly_map, gt_mask, fpr_limit: float = 0.3) -> float:
-    """Normalised area under the per-region-overlap (PRO) curve for false-positive rates up to ``fpr_limit``.
-
-    Each connected region of the ground truth counts equally, whatever its size (Bergmann et al., MVTec AD).  At a
-    threshold t, PRO(t) is the mean over regions of the fraction of the region's pixels with a score >= t, and FPR(t)
-    the fraction of defect-free pixels with a score >= t.  The curve is exact at every distinct score, integrated with
-    the trapezoid rule up to ``fpr_limit`` (interpolated there), and divided by ``fpr_limit``.
+    The best threshold is a positive's score (lowering a threshold past negatives only lowers F1).  At threshold t,
+    F1 = 2 TP / (TP + FP + P) with TP and FP the positives and negatives >= t.  Only the negatives above a cut are
+    sorted: every threshold at or below the k-th largest negative has FP >= k, so F1 <= 2P / (2P + k) there; when the
+    best F1 above the cut reaches that bound it is the answer, otherwise all negatives are sorted.
     """
+    scores, labels = _as_flat(scores, labels, "f1_max")
+    positives = _sorted(scores[labels])
+    negatives = scores[~labels]
+    n_pos, n_neg = positives.shape[0], negatives.shape[0]
+    tp = n_pos - _search(positives, positives, "left")  # positives >= each positive's score
+    k = min(n_neg, 8 * n_pos)  # enough when the best F1 is >= 0.2
+    while True:
+        top = _top(negatives, k)
+        fp = top.shape[0] - _search(top, positives, "left")  # exact wherever the threshold exceeds top[0]
+        exact = positives > top[0] if k < n_neg else positives == positives
+        f1 = 2 * _f64(tp[exact]) / _f64(tp[exact] + fp[exact] + n_pos)
+        best = float(f1.max()) if f1.shape[0] else 0.0
+        if k == n_neg or best >= 2 * n_pos / (2 * n_pos + k):
+            return best
+        k = n_neg
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# AUPRO
+
+
+_STRUCTURES = {4: np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]), 8: np.ones((3, 3), int)}
+
+
+def _regions(masks: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Region id of every positive pixel, in the flat (C) order of ``masks`` ``(N, H, W)``, and each region's size."""
     from scipy import ndimage
 
-    anomaly_map = torch.as_tensor(anomaly_map)
-    gt_mask = torch.as_tensor(gt_mask)
-    if anomaly_map.shape != gt_mask.shape:
-        raise ValueError(f"aupro: anomaly_map has shape {tuple(anomaly_map.shape)} but gt_mask {tuple(gt_mask.shape)}")
+    ids, offset = [], 0
+    for i in np.flatnonzero(masks.reshape(masks.shape[0], -1).any(1)):
+        regions, count = ndimage.label(masks[i], structure=_STRUCTURES[connectivity])
+        ids.append(regions[masks[i]] + (offset - 1))
+        offset += count
+    ids = np.concatenate(ids)
+    return ids, np.bincount(ids, minlength=offset)
+
+
+def aupro(anomaly_map, gt_mask, fpr_limit: float = 0.3, connectivity: int = 8) -> float:
+    """Normalised area under the per-region-overlap (PRO) curve for false-positive rates up to ``fpr_limit``.
+
+    The MVTec AD evaluation's definition (Bergmann et al.): each connected region of the ground truth (8-connected;
+    ``connectivity=4`` for edge neighbours only) counts equally, whatever its size.  At a threshold t, PRO(t) is the
+    mean over regions of the fraction of the region's pixels with a score >= t, and FPR(t) the fraction of
+    defect-free pixels with a score >= t.  The curve through the points at every distinct score is integrated with
+    the trapezoid rule up to ``fpr_limit`` (interpolated linearly there), and divided by ``fpr_limit``.
+
+    ``anomaly_map`` and ``gt_mask`` are ``(N, 1, H, W)`` or ``(N, H, W)``, mask pixels > 0.5 being defective.
+
+    Computed without a threshold sweep: the area up to the last full segment is a weighted Mann-Whitney count, the
+    sum over positive pixels p of weight(p) x (negatives above the cut that p beats, ties one half) / (negatives),
+    with weight(p) = 1 / (size of p's region x number of regions); the partial segment at the cut is added apart.
+    """
+    what = "aupro"
+    if connectivity not in _STRUCTURES:
+        raise ValueError(f"{what}: connectivity must be 4 or 8, got {connectivity}")
     if not 0 < fpr_limit <= 1:
-        raise ValueError(f"aupro: fpr_limit must lie in (0, 1], got {fpr_limit}")
-    scores, labels = _as_flat(anomaly_map, gt_mask > 0.5, "aupro")
-    masks = (gt_mask > 0.5).reshape(gt_mask.shape[0], *gt_mask.shape[-2:]).cpu().numpy()
-    weights = np.zeros(masks.shape, np.float64)
-    n_regions = 0
-    for i, m in enumerate(masks):
-        regions, count = ndimage.label(m)
-        if count:
-            sizes = np.bincount(regions.ravel())
-            weights[i] = np.where(regions > 0, 1.0 / sizes[regions], 0.0)
-            n_regions += count
-    weights = weights.ravel() / n_regions
-    negatives = ~labels.cpu().numpy()
-    values = scores.cpu().numpy().astype(np.float32)
-    order = np.argsort(-values, kind="stable")
-    sorted_scores = values[order]
-    ends = np.concatenate([np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]), [len(order) - 1]])
-    pro = np.concatenate([[0.0], np.cumsum(weights[order])[ends]])
-    fpr = np.concatenate([[0.0], np.cumsum(negatives[order])[ends] / negatives.sum()])
-    keep = fpr <= fpr_limit
-    x, y = fpr[keep], pro[keep]
-    if x[-1] < fpr_limit and keep.sum() < len(fpr):  # interpolate the curve at the limit
-        j = keep.sum()
-        t = (fpr_limit - fpr[j - 1]) / (fpr[j] - fpr[j - 1])
-        x = np.append(x, fpr_limit)
-        y = np.append(y, pro[j - 1] + t * (pro[j] - pro[j - 1]))
-    return float(np.trapezoid(y, x) / fpr_limit)
+        raise ValueError(f"{what}: fpr_limit must lie in (0, 1], got {fpr_limit}")
+    scores = _array(anomaly_map, what)
+    shape, mask_shape = _shape(scores), _shape(gt_mask)
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)):
+        raise ValueError(f"{what}: anomaly_map must have shape (N, 1, H, W) or (N, H, W), got {shape}")
+    if shape != mask_shape:
+        raise ValueError(f"{what}: anomaly_map has shape {shape} but gt_mask {mask_shape}")
+    scores, labels = _as_flat(scores, _mask(gt_mask, scores, what), what)
+    masks = _on(labels, np.empty(0)).reshape(shape[0], shape[-2], shape[-1])
+    ids, sizes = _regions(masks, connectivity)
+    n_regions = sizes.shape[0]
+
+    negatives = scores[~labels]
+    n_neg = negatives.shape[0]
+    k = max(1, min(n_neg, math.ceil(fpr_limit * n_neg)))  # the cut lies in the segment of the k-th largest negative
+    top = _top(negatives, k)
+    cut = top[0]  # FPR(> cut) < fpr_limit <= FPR(>= cut)
+    top = top[_sum(_search(top, top[:1], "right")) :]  # the negatives above the cut, sorted
+    n_above = top.shape[0]
+    n_at_cut = _count(negatives == cut)
+
+    positives = scores[labels]
+    order = torch.sort(positives).indices if isinstance(positives, torch.Tensor) else np.argsort(positives)
+    positives = positives[order]  # searched in sorted order, which keeps the search in cache
+    beaten = _search(top, positives, "left") + _search(top, positives, "right")  # twice (below + half tied)
+    ids_sorted = ids[_on(order, ids)]
+    per_region = np.bincount(ids_sorted, weights=_f64(_on(beaten, ids)), minlength=n_regions)
+    area = float((per_region / sizes).sum()) / (2 * n_regions * n_neg)
+
+    # The partial segment: from (FPR(> cut), PRO(> cut)) towards (FPR(>= cut), PRO(>= cut)), stopped at fpr_limit.
+    above = _on(positives > cut, ids)
+    at_least = _on(positives >= cut, ids)
+    pro_above = float((np.bincount(ids_sorted[above], minlength=n_regions) / sizes).mean())
+    pro_at_least = float((np.bincount(ids_sorted[at_least], minlength=n_regions) / sizes).mean())
+    width = fpr_limit - n_above / n_neg
+    if width > 0:
+        reached = pro_above + (fpr_limit * n_neg - n_above) / n_at_cut * (pro_at_least - pro_above)
+        area += width * (pro_above + reached) / 2
+    return area / fpr_limit

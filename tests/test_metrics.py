@@ -63,6 +63,16 @@ def test_auroc_on_cuda_equals_the_cpu_value():
     assert auroc(s.cuda(), y.cuda()) == auroc(s, y)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_aupro_and_f1_max_of_cuda_bfloat16_maps_equal_the_cpu_values():
+    rng = np.random.default_rng(2)
+    maps = torch.from_numpy(rng.random((4, 1, 32, 32))).to(torch.bfloat16)
+    masks = torch.from_numpy(rng.random((4, 1, 32, 32)) < 0.1)
+    assert aupro(maps.cuda(), masks.cuda()) == pytest.approx(aupro(maps, masks), abs=1e-12)
+    assert f1_max(maps.cuda(), masks.cuda()) == pytest.approx(f1_max(maps, masks), abs=1e-12)
+    assert pixel_auroc(maps.cuda(), masks.cuda()) == pixel_auroc(maps, masks)
+
+
 def test_single_class_is_refused_with_a_message_not_nan():
     with pytest.raises(ValueError, match="only one class is present \\(good \\(0\\)\\)"):
         image_auroc(torch.rand(5), torch.zeros(5))
@@ -82,21 +92,44 @@ def test_shape_mismatch_nan_and_inf_are_refused():
             image_auroc(s, torch.tensor([0, 1, 0, 1]))
 
 
+def best_f1_by_sweep(scores, labels):
+    """F1 = 2 TP / (2 TP + FP + FN) at every distinct score as the threshold, all thresholds at once."""
+    predicted = scores[None, :] >= np.unique(scores)[:, None]
+    tp = (predicted & labels).sum(1)
+    return float((2 * tp / (predicted.sum(1) + labels.sum())).max())  # TP + FP + TP + FN
+
+
 def test_f1_max_is_the_best_f1_over_all_thresholds():
     rng = np.random.default_rng(3)
     scores = rng.integers(0, 20, 400).astype(np.float32)
     labels = rng.random(400) < 0.3
     best = max(f1_score(labels, scores >= t) for t in np.unique(scores))
     assert f1_max(torch.from_numpy(scores), torch.from_numpy(labels)) == pytest.approx(best, abs=1e-12)
+    assert best_f1_by_sweep(scores, labels) == pytest.approx(best, abs=1e-12)  # the sweep used below agrees
 
 
-def brute_force_aupro(maps, masks, limit):
+@pytest.mark.parametrize("signal", [0.0, 0.3, 3.0])
+def test_f1_max_is_exact_whether_or_not_the_negatives_above_the_first_cut_suffice(signal):
+    # 2 % positives: a strong detector (best F1 >= 0.2) is answered from the top 8 x P negatives; a weak (0.3) or
+    # random (0.0) one, with a best F1 below 0.2, needs every negative sorted.
+    rng = np.random.default_rng(9)
+    labels = rng.random(3000) < 0.02
+    scores = np.round(rng.standard_normal(3000) + signal * labels, 2)
+    assert f1_max(scores, labels) == pytest.approx(best_f1_by_sweep(scores, labels), abs=1e-12)
+
+
+def brute_force_aupro(maps, masks, limit, connectivity=8):
+    """The MVTec AD evaluation's definition, threshold by threshold: connected regions from scipy.ndimage.label, the
+    curve through every distinct score, linear interpolation at the FPR cut, trapezoids, division by the cut."""
     from scipy import ndimage
 
+    structure = np.ones((3, 3)) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    masks = masks.reshape(masks.shape[0], 1, *masks.shape[-2:]) > 0.5
+    maps = maps.reshape(masks.shape)
     thresholds = np.unique(maps)[::-1]
-    regions = [ndimage.label(m[0]) for m in masks]
+    regions = [ndimage.label(m[0], structure=structure) for m in masks]
     fprs, pros = [0.0], [0.0]
-    neg = masks == 0
+    neg = ~masks
     for t in thresholds:
         pred = maps >= t
         fprs.append((pred & neg).sum() / neg.sum())
@@ -106,7 +139,7 @@ def brute_force_aupro(maps, masks, limit):
     keep = fprs <= limit
     x, y = fprs[keep], pros[keep]
     j = keep.sum()
-    if j < len(fprs):
+    if j < len(fprs) and x[-1] < limit:
         x = np.append(x, limit)
         y = np.append(y, pros[j - 1] + (limit - fprs[j - 1]) / (fprs[j] - fprs[j - 1]) * (pros[j] - pros[j - 1]))
     return np.trapezoid(y, x) / limit
@@ -124,6 +157,95 @@ def test_aupro_matches_a_brute_force_threshold_sweep_and_weights_regions_equally
     assert aupro(torch.from_numpy(maps), torch.from_numpy(masks)) == pytest.approx(expected, abs=1e-12)
     perfect = masks * 2 + rng.random(masks.shape).astype(np.float32)
     assert aupro(torch.from_numpy(perfect), torch.from_numpy(masks)) == pytest.approx(1.0)
+
+
+def test_aupro_joins_diagonal_neighbours_into_one_region_like_the_mvtec_ad_evaluation():
+    # Mask pixels (0,0), (1,1), (1,2): one 8-connected region, but two 4-connected ones; only (0,0) is detected.
+    masks = np.zeros((1, 1, 4, 4), np.float32)
+    masks[0, 0, 0, 0] = masks[0, 0, 1, 1] = masks[0, 0, 1, 2] = 1
+    maps = np.zeros_like(masks)
+    maps[0, 0, 0, 0] = 1
+    eight, four = brute_force_aupro(maps, masks, 0.3, 8), brute_force_aupro(maps, masks, 0.3, 4)
+    assert abs(eight - four) > 0.1  # the two definitions really differ here (1/3 against 1/2 of the regions found)
+    assert aupro(maps, masks) == pytest.approx(eight, abs=1e-12)  # 8 is the default
+    assert aupro(maps, masks, connectivity=4) == pytest.approx(four, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_aupro_equals_the_definition_on_random_masks_ties_and_fpr_limits(seed):
+    # Scattered masks (regions touching diagonally), few score levels (ties across classes), limits from tiny to 1.
+    rng = np.random.default_rng(100 + seed)
+    n, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 14)), int(rng.integers(3, 14))
+    masks = (rng.random((n, 1, h, w)) < rng.uniform(0.05, 0.5)).astype(np.float32)
+    masks.reshape(-1)[:2] = [0, 1]  # both classes present
+    maps = (rng.integers(0, int(rng.integers(2, 30)), masks.shape) + masks * rng.integers(0, 5)).astype(np.float32)
+    limit = [0.3, 1.0, 0.01, float(rng.uniform(0.02, 1))][seed % 4]
+    for connectivity in (8, 4):
+        expected = brute_force_aupro(maps, masks, limit, connectivity)
+        got = aupro(torch.from_numpy(maps), torch.from_numpy(masks), fpr_limit=limit, connectivity=connectivity)
+        assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_aupro_accepts_n_h_w_and_refuses_other_shapes_with_the_expected_one_named():
+    rng = np.random.default_rng(5)
+    maps = rng.random((2, 1, 8, 8))
+    masks = np.zeros_like(maps)
+    masks[1, 0, 2:5, 2:5] = 1
+    assert aupro(maps[:, 0], masks[:, 0]) == aupro(maps, masks)
+    for shape in [(8, 8), (2, 3, 8, 8), (1, 2, 1, 8, 8)]:
+        with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+            aupro(np.zeros(shape), np.ones(shape))
+    with pytest.raises(ValueError, match="connectivity"):
+        aupro(maps, masks, connectivity=6)
+
+
+def test_scores_keep_their_precision_distinct_float64_and_large_integer_scores_do_not_tie():
+    labels = np.array([0, 1])
+    for scores in (
+        np.array([2**24, 2**24 + 1], np.int32),  # equal once rounded to float32
+        np.array([1.0, 1.0 + 1e-12]),  # equal in float32
+        np.array([1e39, 2e39]),  # finite in float64, infinite in float32
+        np.array([2**62, 2**62 + 1], np.int64),  # distinct only as integers
+    ):
+        assert auroc(scores, labels) == 1.0
+        assert auroc(torch.from_numpy(scores), torch.from_numpy(labels)) == 1.0
+        assert f1_max(scores, labels) == 1.0
+    assert auroc(np.array([1.0, 1.0 + 1e-12]), labels) == roc_auc_score(labels, np.array([1.0, 1.0 + 1e-12]))
+
+
+def test_auroc_of_uniform_float64_scores_equals_sklearn():
+    # 50,000 uniform float64 scores: dozens collide once rounded to float32, which moved the AUROC by ~1e-7.
+    rng = np.random.default_rng(6)
+    scores = rng.random(50000)
+    labels = rng.random(50000) < 0.3
+    assert len(np.unique(scores.astype(np.float32))) < len(scores)  # float32 would have created ties
+    assert abs(auroc(scores, labels) - roc_auc_score(labels, scores)) <= TOL
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.bool, torch.uint8, torch.int16])
+def test_every_input_dtype_gives_the_metrics_of_the_same_values_in_float64(dtype):
+    # bfloat16 maps come out of an autocast model; float32 holds bf16, fp16, bool and small integers exactly.
+    rng = np.random.default_rng(7)
+    masks = torch.from_numpy(rng.random((3, 1, 12, 12)) < 0.2)
+    raw = torch.from_numpy(rng.random((3, 1, 12, 12)) * 4 + masks.numpy() * 2)
+    maps = (raw > 3).to(dtype) if dtype == torch.bool else raw.to(dtype)
+    ref = maps.to(torch.float64).numpy()
+    assert abs(pixel_auroc(maps, masks) - roc_auc_score(masks.numpy().ravel(), ref.ravel())) <= TOL
+    assert aupro(maps, masks) == pytest.approx(brute_force_aupro(ref, masks.numpy(), 0.3), abs=1e-12)
+    assert f1_max(maps, masks) == pytest.approx(best_f1_by_sweep(ref.ravel(), masks.numpy().ravel()), abs=1e-12)
+
+
+def test_scores_that_require_grad_are_accepted():
+    rng = np.random.default_rng(8)
+    maps = torch.from_numpy(rng.random((2, 1, 8, 8)).astype(np.float32))
+    masks = torch.zeros_like(maps)
+    masks[1, 0, :3, :3] = 1
+    graded = maps.clone().requires_grad_()
+    assert pixel_auroc(graded, masks) == pixel_auroc(maps, masks)
+    assert aupro(graded, masks) == aupro(maps, masks)
+    assert f1_max(graded, masks) == f1_max(maps, masks)
+    scores = graded.flatten(1).mean(1) * torch.tensor([1.0, -1.0])  # still attached to the graph
+    assert image_auroc(scores, torch.tensor([1, 0])) == 1.0
 
 
 def test_residual_map_averages_channels_and_image_score_is_the_l2_norm():
