@@ -154,9 +154,11 @@ class Identity(CorruptionModel):
 
 
 @functools.lru_cache(maxsize=16)
-def _circulant_inverse(n: int) -> torch.Tensor:
+def _circulant_inverse(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Kept per device, so that a GPU caller does not copy it from the host (and wait) on every call."""
     eye = torch.eye(n, dtype=torch.float64)
-    return torch.linalg.inv(4 * eye + torch.roll(eye, 1, dims=1) + torch.roll(eye, -1, dims=1))
+    inv = torch.linalg.inv(4 * eye + torch.roll(eye, 1, dims=1) + torch.roll(eye, -1, dims=1))
+    return inv.to(dtype=dtype, device=device)
 
 
 def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
@@ -168,7 +170,7 @@ def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
     ``M[k-1] + 4 M[k] + M[k+1] = 6 (y[k-1] - 2 y[k] + y[k+1])``, solved by one batched matrix product.
     """
     n = values.shape[-1]
-    inv = _circulant_inverse(n).to(values)
+    inv = _circulant_inverse(n, values.dtype, values.device)
     y0 = values
     y1 = torch.roll(values, -1, dims=-1)
     rhs = 6 * (torch.roll(values, 1, dims=-1) - 2 * values + y1)

@@ -299,3 +299,18 @@ def test_max_half_bounds_every_stain_over_2000_draws_at_extreme_settings():
     half = model.max_half(128, 128)
     assert shapes["r_max"].max() + 1 <= half
     assert shapes["r_max"].max() > 0.5 * half  # and the bound is not vacuous
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["stain", "scratch", "drops", "gaussian-0.1", "none"])
+def test_cuda_corruption_with_trusted_values_never_waits_for_the_device(name):
+    image = batch(16, 1, 256, 256).cuda()
+    model, g = get_corruption(name), torch.Generator("cuda").manual_seed(0)
+    out = (torch.empty_like(image), torch.empty(16, 1, 256, 256, dtype=torch.bool, device="cuda"))
+    model(image, g, out=out, check_values=False)  # warm-up: per-device constants are made once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        model(image, g, out=out, check_values=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
