@@ -148,7 +148,7 @@ class Identity(CorruptionModel):
 
     name = "none"
 
-    def apply(self, image, generator, corrupted, mask) -> None:
+    def apply(self, image, generator, corrupted, mask) -> None:  # noqa: ARG002 (the protocol's signature)
         corrupted.copy_(image)
         mask.zero_()
 
@@ -290,6 +290,7 @@ class Stain(CorruptionModel):
         """
         center = shapes["center"]
         batch, device, dtype = center.shape[0], center.device, center.dtype
+        fixed = half
         if half is None:
             half = int(math.ceil(float((shapes["r_max"] + 3 * self._blur_sigma(shapes["axes"])).max()))) + 2
         win_h, win_w = min(2 * half + 1, height), min(2 * half + 1, width)
@@ -317,7 +318,9 @@ class Stain(CorruptionModel):
         inside |= pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
         alpha = inside.to(dtype)
         if self.blur > 0:
-            alpha = _gaussian_blur(alpha[:, None], self._blur_sigma(shapes["axes"]))[:, 0]
+            # With a given half-side (off the CPU), the kernel's size comes from the settings too: no read-back.
+            bound = None if fixed is None else 3 * self.blur * self.size[1] * min(height, width)
+            alpha = _gaussian_blur(alpha[:, None], self._blur_sigma(shapes["axes"]), bound)[:, 0]
             alpha = torch.where(alpha >= 1 / 512, alpha, torch.zeros_like(alpha))
         return alpha, rows, cols
 
@@ -411,10 +414,11 @@ def _batch_index(x: torch.Tensor) -> torch.Tensor:
     return torch.arange(x.shape[0], device=x.device)[:, None, None]
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur of a (B, 1, H, W) map with one sigma per image (zero padding)."""
+def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, max_radius: float | None = None) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, 1, H, W) map with one sigma per image (zero padding); the kernel reaches
+    ``max_radius`` px (by default 3 x the largest sigma, read back from the device)."""
     b = x.shape[0]
-    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
+    radius = max(1, int(math.ceil(3 * float(sigma.max()) if max_radius is None else max_radius)))
     k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     s = sigma.to(x.dtype).clamp_min(1e-3)[:, None]
     kern = torch.exp(-0.5 * (k[None, :] / s) ** 2)
