@@ -204,13 +204,15 @@ class Stain(CorruptionModel):
       The mask then marks every pixel whose opacity is at least 1/512 (half a grey level); weaker tails are cut.
       The paper's stains have hard edges: the default is 0.
 
-    Rasterisation visits only a window around each stain.  On the CPU (without blur) every stain gets its own window,
-    just large enough for it; elsewhere all windows have one size fixed by the settings (a bound on every stain the
-    model can draw), so that the GPU never has to report a size back to the host.  Both paint the same pixels.
+    Rasterisation visits only a window around each stain (:meth:`pixels`).  On the CPU the stains are sorted by size
+    and rasterised in groups whose windows fit their largest stain, and only the stain's pixels are painted; elsewhere
+    all windows have one size fixed by the settings (a bound on every stain the model can draw), so that the GPU never
+    has to report a size back to the host.  Both paint the same pixels.
     """
 
     name = "stain"
     SAMPLES = 16  # spline samples per segment used for rasterisation
+    GROUP = 16  # on the CPU, stains of similar sizes are rasterised in windows of one size, this many at a time
 
     def __init__(
         self,
@@ -301,17 +303,19 @@ class Stain(CorruptionModel):
         cols = left[:, None] + torch.arange(win_w, device=device)
         dy = rows[:, :, None].to(dtype) - center[:, 0, None, None]
         dx = cols[:, None, :].to(dtype) - center[:, 1, None, None]
-        dist = torch.sqrt(dy**2 + dx**2)
+        dist2 = dy**2 + dx**2
         table = shapes["table"]
         n = table.shape[1]
-        pos = torch.atan2(dy, dx) * (n / (2 * math.pi))  # in (-n/2, n/2]
-        pos = torch.where(pos < 0, pos + n, pos).view(batch, -1)
-        i0 = pos.floor().long().clamp_(0, n - 1)
-        frac = pos - i0
-        i1 = torch.where(i0 == n - 1, 0, i0 + 1)
-        r0, r1 = table.gather(1, i0), table.gather(1, i1)
-        radius = (r0 + frac * (r1 - r0)).view(batch, win_h, win_w)
-        inside = dist <= radius
+        # The angle in [0, 2 pi] (atan2 of the opposite vector, plus pi), in table steps; the table is closed with its
+        # first sample (and the slope to it) so that the step after the last needs no wrap-around.
+        pos = ((torch.atan2(-dy, -dx) + math.pi) * (n / (2 * math.pi))).view(batch, -1).clamp_(0, n)
+        base = pos.floor().clamp_(max=n - 1)
+        frac = pos - base
+        i0 = base.long()
+        slope = torch.roll(table, -1, dims=1) - table
+        r0, dr = table.gather(1, i0), slope.gather(1, i0)
+        radius = (r0 + frac * dr).view(batch, win_h, win_w)
+        inside = dist2 <= radius * radius
         # Sampling a steep part of the outline on the pixel grid can leave a lone pixel whose four neighbours are
         # all inside; such aliasing holes are closed so that the stain is always filled.
         pad = torch.nn.functional.pad(inside, (1, 1, 1, 1))
@@ -332,57 +336,29 @@ class Stain(CorruptionModel):
         return full[:, None]
 
     def pixels(self, shapes: dict, height: int, width: int):
-        """The pixels of every stain's window as flat ``(P,)`` tensors: image index, row, column and opacity.
+        """The pixels to paint as flat ``(P,)`` tensors: image index, row, column and opacity.
 
-        On the CPU without blur, each stain's own window (see the class notes); otherwise :meth:`window`, of one size
-        for the whole batch (:meth:`max_half` off the CPU, so no size is read back from the device).
+        Off the CPU: one :meth:`window` of :meth:`max_half` for the whole batch, every pixel of it (no size or count
+        is read back from the device).  On the CPU (without blur), the stains are sorted by size and rasterised in
+        groups of :data:`GROUP`, each with a window just large enough for its largest stain, and only the pixels with
+        a non-zero opacity are returned.  Both give the same opacity on every pixel.
         """
         center = shapes["center"]
-        if center.device.type != "cpu" or self.blur > 0:
-            half = None if center.device.type == "cpu" else self.max_half(height, width)
-            alpha, rows, cols = self.window(shapes, height, width, half)
-            b, win_h, win_w = alpha.shape
-            index = _batch_index(alpha).expand(b, win_h, win_w).reshape(-1)
-            y = rows[:, :, None].expand(b, win_h, win_w).reshape(-1)
-            x = cols[:, None, :].expand(b, win_h, win_w).reshape(-1)
-            return index, y, x, alpha.reshape(-1)
-        return self._pixels_per_stain(shapes, height, width)
-
-    def _pixels_per_stain(self, shapes: dict, height: int, width: int):
-        center, table = shapes["center"], shapes["table"]
-        batch, device, dtype = center.shape[0], center.device, center.dtype
-        n = table.shape[1]
-        half = shapes["r_max"].ceil().long() + 2
-        win_h, win_w = (2 * half + 1).clamp(max=height), (2 * half + 1).clamp(max=width)
-        top = torch.minimum((center[:, 0].floor().long() - half).clamp_min(0), height - win_h)
-        left = torch.minimum((center[:, 1].floor().long() - half).clamp_min(0), width - win_w)
-        counts = win_h * win_w
-        index = torch.repeat_interleave(torch.arange(batch, device=device), counts)
-        k = torch.arange(index.shape[0], device=device)
-        local = k - (counts.cumsum(0) - counts)[index]
-        w_k, h_k = win_w[index], win_h[index]
-        row = torch.div(local, w_k, rounding_mode="floor")
-        col = local - row * w_k
-        y, x = top[index] + row, left[index] + col
-        dy = y.to(dtype) - center[index, 0]
-        dx = x.to(dtype) - center[index, 1]
-        dist = torch.sqrt(dy**2 + dx**2)
-        pos = torch.atan2(dy, dx) * (n / (2 * math.pi))  # in (-n/2, n/2]
-        pos = torch.where(pos < 0, pos + n, pos)
-        i0 = pos.floor().long().clamp_(0, n - 1)
-        frac = pos - i0
-        i1 = torch.where(i0 == n - 1, 0, i0 + 1)
-        flat = table.reshape(-1)
-        r0, r1 = flat[index * n + i0], flat[index * n + i1]
-        inside = dist <= r0 + frac * (r1 - r0)
-        # Close lone aliasing holes, as in :meth:`window`: neighbours outside the stain's window count as outside.
-        last = k.shape[0] - 1
-        up = (row > 0) & inside[(k - w_k).clamp_min(0)]
-        down = (row < h_k - 1) & inside[(k + w_k).clamp_max(last)]
-        west = (col > 0) & inside[(k - 1).clamp_min(0)]
-        east = (col < w_k - 1) & inside[(k + 1).clamp_max(last)]
-        inside |= up & down & west & east
-        return index, y, x, inside.to(dtype)
+        if center.device.type != "cpu":
+            alpha, rows, cols = self.window(shapes, height, width, self.max_half(height, width))
+            return _flatten_window(torch.arange(center.shape[0], device=center.device), alpha, rows, cols)
+        if self.blur > 0:  # one group: the blur kernel's size follows the group's largest stain
+            groups = [torch.arange(center.shape[0])]
+        else:
+            groups = torch.argsort(shapes["r_max"]).split(self.GROUP)
+        parts = []
+        for group in groups:
+            sub = {k: v[group] for k, v in shapes.items()}
+            alpha, rows, cols = self.window(sub, height, width)
+            parts.append(_flatten_window(group, alpha, rows, cols))
+        index, y, x, alpha = (torch.cat(p) for p in zip(*parts))
+        keep = (alpha > 0).nonzero().squeeze(1)
+        return index[keep], y[keep], x[keep], alpha[keep]
 
     def apply(self, image, generator, corrupted, mask) -> None:
         b, c, h, w = image.shape
@@ -396,7 +372,9 @@ class Stain(CorruptionModel):
         pixel = y * w + x
         mask.zero_()
         mask.view(-1)[index * (h * w) + pixel] = alpha[:, 0] > 0
-        where = (index * (c * h * w) + pixel)[:, None] + torch.arange(c, device=image.device) * (h * w)  # (P, C)
+        where = (index * (c * h * w) + pixel)[:, None]  # (P, C): the pixel in every channel
+        if c > 1:
+            where = where + torch.arange(c, device=image.device) * (h * w)
         corrupted.copy_(image)
         flat = corrupted.view(-1)
         flat[where] = _paint(flat[where], alpha, fill).clamp(0, 1)
@@ -408,6 +386,17 @@ def _spline_gain(n: int, samples: int) -> float:
     t = torch.arange(samples, dtype=torch.float64) / samples
     table = (coeffs @ torch.stack([torch.ones_like(t), t, t**2, t**3])).flatten(1)  # (n, n * samples)
     return float(table.abs().sum(0).max())
+
+
+def _flatten_window(index: torch.Tensor, alpha: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+    """Flat ``(P,)`` image index, row, column and opacity of the windows ``alpha`` (b, h, w) of images ``index``."""
+    b, win_h, win_w = alpha.shape
+    return (
+        index[:, None, None].expand(b, win_h, win_w).reshape(-1),
+        rows[:, :, None].expand(b, win_h, win_w).reshape(-1),
+        cols[:, None, :].expand(b, win_h, win_w).reshape(-1),
+        alpha.reshape(-1),
+    )
 
 
 def _batch_index(x: torch.Tensor) -> torch.Tensor:

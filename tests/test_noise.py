@@ -278,8 +278,8 @@ def test_check_values_false_skips_only_the_value_scan():
 
 
 @pytest.mark.parametrize("blur", [0.0, 0.2])
-def test_fixed_size_device_windows_paint_the_same_pixels_as_per_stain_cpu_windows(blur):
-    # The fixed-size windows are what a GPU uses (no size read back); on the CPU each stain gets its own window.
+def test_fixed_size_device_windows_paint_the_same_pixels_as_the_cpu_size_sorted_groups(blur):
+    # The fixed-size windows are what a GPU uses (no size read back); on the CPU, windows fit groups of stains.
     model = Stain(blur=blur)
     for side, seed in ((64, 0), (256, 1), (97, 2)):
         shapes = model.sample(200, side, side + 13, gen(seed), "cpu")
