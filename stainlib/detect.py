@@ -56,7 +56,9 @@ def uncertainty_map(
     variance (divided by ``n_samples``), never quantised.  (The authors' code stores the variance in
     8 bits, where large values wrap around; that is not followed.)  Batch norm stays in eval mode.  With ``seed``,
     the dropout masks are reproducible and the global random state is left untouched.  With ``return_mean``, the
-    mean of the samples is returned too.
+    mean of the samples is returned too.  The encoder levels before the first dropout (rate 0) are computed once per
+    image and shared by all its samples (:meth:`stainlib.models.AutoEncoder.encode_shared`); the dropout masks are
+    drawn exactly as for a forward pass of repeated copies.
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
@@ -78,9 +80,10 @@ def uncertainty_map(
             x = image[i : i + images_at_once].to(device)
             b = len(x)
             count, mean, m2 = 0, None, None
+            shared = model.encode_shared(x)
             for done in range(0, n_samples, per_image):
                 k = min(per_image, n_samples - done)
-                out = model(x.repeat_interleave(k, 0)).float().mean(1).view(b, k, *x.shape[-2:])
+                out = model.sample_from(shared, k).float().mean(1).view(b, k, *x.shape[-2:])
                 c_mean = out.mean(1)
                 c_m2 = ((out - c_mean[:, None]) ** 2).sum(1)
                 if mean is None:

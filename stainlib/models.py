@@ -9,7 +9,9 @@ Monte-Carlo dropout (section III.C, chapter 6): each depth level carries a dropo
 (which feeds both the next level and the skip), with rates [0, 0, 0.1, 0.2, 0.3, 0.4] from the highest resolution to
 the lowest.  Dropout is off in training and evaluation by default, and is switched on for sampling by
 :meth:`AutoEncoder.mc_dropout` (or :meth:`AutoEncoder.mc_sampling`) without touching batch norm, which stays in eval
-mode.
+mode.  The levels before the first non-zero rate are the same in every sample: :meth:`AutoEncoder.encode_shared`
+computes them once per image and :meth:`AutoEncoder.sample_from` runs the rest for as many samples as wanted, reusing
+them (and their skips), which is how :func:`stainlib.detect.uncertainty_map` samples.
 """
 
 from __future__ import annotations
@@ -117,9 +119,37 @@ class AutoEncoder(nn.Module):
             raise ValueError(f"input sides must be divisible by 2**depth = {step}, got {x.shape[-2]}x{x.shape[-1]}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sample_from(self.encode_shared(x), 1)
+
+    def shared_levels(self) -> int:
+        """How many leading levels have no dropout (rate 0): their features are the same in every MC sample."""
+        for i, m in enumerate(self.drop):
+            if m.p > 0:
+                return i
+        return self.depth
+
+    def encode_shared(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The encoder's levels before the first dropout, computed once per image: ``(last output, features)``."""
         self.check_input(x)
         features = []
-        for block, drop in zip(self.encoder, self.drop):
+        for block in self.encoder[: self.shared_levels()]:  # their dropout rate is 0: no dropout to apply
+            x = block(x)
+            features.append(x)
+        return x, features
+
+    def sample_from(self, shared: tuple[torch.Tensor, list[torch.Tensor]], repeats: int = 1) -> torch.Tensor:
+        """``repeats`` reconstructions of each image from :meth:`encode_shared`'s output, ``(B * repeats, C, H, W)``.
+
+        Sample ``r`` of image ``b`` is row ``b * repeats + r``: the same layout, the same dropout draws (for the same
+        random state) and the same values as ``model(x.repeat_interleave(repeats, 0))``, without computing the shared
+        levels again for every copy.  Meant for evaluation (batch norm in eval mode), as in MC-dropout sampling.
+        """
+        x, shared = shared
+        n = len(shared)
+        if repeats > 1:
+            x = x.repeat_interleave(repeats, 0)
+        features = list(shared)
+        for block, drop in zip(self.encoder[n:], self.drop[n:]):
             x = drop(block(x))
             features.append(x)
         # features[i] has resolution H / 2**(i+1); the decoder's block j outputs H / 2**(depth-1-j).
@@ -127,7 +157,10 @@ class AutoEncoder(nn.Module):
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
             level = self.depth - 2 - j
             if self.skips and level >= 0:
-                x = x + features[level]
+                if level < n and repeats > 1:  # one shared feature map for all the copies of an image
+                    x = (x.unflatten(0, (-1, repeats)) + features[level][:, None]).flatten(0, 1)
+                else:
+                    x = x + features[level]
         return torch.sigmoid(self.head(x))
 
     def mc_dropout(self, active: bool = True) -> AutoEncoder:

@@ -1,14 +1,25 @@
 """Corruption models used to train the autoencoders (book chapter 3, "Corruptions").
 
-Every model is a callable ``model(image, generator) -> (corrupted, mask)``:
+Every model is a callable ``model(image, generator, *, out=None, check_values=True) -> (corrupted, mask)``:
 
 * ``image`` is a float tensor of shape ``(B, C, H, W)`` with values in [0, 1], C = 1 or 3, H, W >= 32;
 * ``generator`` is a :class:`torch.Generator` on the same device as ``image``;
-* ``corrupted`` has the shape, dtype and device of ``image``; ``image`` itself is never modified;
-* ``mask`` has shape ``(B, 1, H, W)`` (same dtype) and is 1 exactly where the model changed pixels.
+* ``corrupted`` is a new contiguous tensor with the shape, dtype and device of ``image``; ``image`` itself is never
+  modified;
+* ``mask`` is a **bool** tensor of shape ``(B, 1, H, W)``, True exactly where the model changed pixels (a quarter of
+  the memory of a float mask; use ``mask.float()`` for arithmetic or ``imshow``);
+* ``out=(corrupted, mask)`` writes into those two preallocated tensors instead (contiguous, with the shapes, dtypes
+  and device above) and returns them.  A loop that corrupts batch after batch can reuse them and so skip the cost of
+  fresh memory on every call (on the CPU, the page faults of two full-size outputs are most of the Stain model's
+  time; ``benchmarks/bench_noise.py`` measures both);
+* ``check_values=False`` skips the scan of the image's values (NaN and the [0, 1] range; shapes, dtypes and the
+  generator are always checked).  The scan reads the value back to the host, a synchronisation on a GPU: a training
+  loop that validated its images once turns it off.
 
 Everything is computed with batched tensor operations on the image's own device, so the corruption can run on the
-GPU inside the training loop.  The same generator state on the same device gives bit-identical output.
+GPU inside the training loop; on a GPU the Stain, Drops, Gaussian and Scratch models never wait for the device (no
+value is read back to the host; the Mixture models read back which images each component gets).  The same generator
+state on the same device gives bit-identical output.
 
 Models are built by name with :func:`get_corruption` (``none``, ``stain``, ``scratch``, ``drops``,
 ``gaussian-0.1`` ... ``gaussian-0.8``, ``mix1``, ``mix2``); :data:`CORRUPTIONS` lists the names.
@@ -17,12 +28,14 @@ Reference: Collin & De Vleeschouwer, ICPR 2020, sections III.B and IV.C.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 __all__ = [
     "CORRUPTIONS",
+    "CorruptionModel",
     "Drops",
     "Gaussian",
     "Identity",
@@ -37,8 +50,10 @@ __all__ = [
 MIN_SIDE = 32
 
 
-def check_image(image) -> None:
-    """Raise ``ValueError`` unless ``image`` is a float ``(B, C, H, W)`` tensor in [0, 1], C in {1, 3}, H, W >= 32."""
+def check_image(image, values: bool = True) -> None:
+    """Raise ``ValueError`` unless ``image`` is a float ``(B, C, H, W)`` tensor in [0, 1], C in {1, 3}, H, W >= 32.
+
+    With ``values=False`` only the type, shape and dtype are checked (no pass over the data, no host sync)."""
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"image must be a torch.Tensor of shape (B, C, H, W), got {type(image).__name__}")
     if image.dim() != 4:
@@ -52,6 +67,8 @@ def check_image(image) -> None:
         raise ValueError(f"image sides must be at least {MIN_SIDE} px, got {h}x{w}")
     if b == 0:
         raise ValueError("image batch is empty")
+    if not values:
+        return
     lo, hi = (v.item() for v in torch.aminmax(image))  # one pass; NaN propagates into both
     if math.isnan(lo) or math.isnan(hi):
         raise ValueError("image contains NaN")
@@ -80,21 +97,68 @@ def _check_range(name: str, value, lo: float, hi: float) -> tuple[float, float]:
     return a, b
 
 
+def _outputs(image: torch.Tensor, out) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (corrupted, mask) tensors to write into: ``out`` after checking it, or fresh ones (uninitialised)."""
+    b, _, h, w = image.shape
+    if out is None:
+        return (
+            torch.empty(image.shape, dtype=image.dtype, device=image.device),
+            torch.empty((b, 1, h, w), dtype=torch.bool, device=image.device),
+        )
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise ValueError("out must be a pair of tensors (corrupted, mask)")
+    corrupted, mask = out
+    wanted = ((corrupted, tuple(image.shape), image.dtype), (mask, (b, 1, h, w), torch.bool))
+    for name, (t, shape, dtype) in zip(("corrupted", "mask"), wanted):
+        if tuple(t.shape) != shape or t.dtype != dtype or t.device != image.device or not t.is_contiguous():
+            raise ValueError(
+                f"out {name} must be a contiguous {dtype} tensor of shape {shape} on {image.device}, "
+                f"got {t.dtype} {tuple(t.shape)} on {t.device}" + ("" if t.is_contiguous() else " (not contiguous)")
+            )
+    if corrupted.data_ptr() == image.data_ptr():
+        raise ValueError("out corrupted must not be the image itself")
+    return corrupted, mask
+
+
+class CorruptionModel:
+    """Base of the models: checks the input, picks the output tensors, and lets :meth:`apply` fill them."""
+
+    name = "corruption"
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator, *, out=None, check_values: bool = True):
+        check_image(image, values=check_values)
+        _check_generator(image, generator)
+        corrupted, mask = _outputs(image, out)
+        self.apply(image, generator, corrupted, mask)
+        return corrupted, mask
+
+    def apply(self, image, generator, corrupted, mask) -> None:
+        """Write the corruption of ``image`` into ``corrupted`` and its bool mask into ``mask`` (checked inputs)."""
+        raise NotImplementedError
+
+
 def _paint(image: torch.Tensor, alpha: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-    """Blend ``fill`` (B, 1 or C, H, W) into ``image`` with opacity ``alpha`` (B, 1, H, W); opaque pixels get ``fill``
+    """Blend ``fill`` into ``image`` with opacity ``alpha`` (all three broadcastable); opaque pixels get ``fill``
     exactly."""
     return torch.where(alpha >= 1, fill, image + alpha * (fill - image))
 
 
-class Identity:
+class Identity(CorruptionModel):
     """The ``none`` model: returns a copy of the image and an empty mask."""
 
     name = "none"
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
-        return image.clone(), image.new_zeros(image.shape[0], 1, *image.shape[2:])
+    def apply(self, image, generator, corrupted, mask) -> None:  # noqa: ARG002 (the protocol's signature)
+        corrupted.copy_(image)
+        mask.zero_()
+
+
+@functools.lru_cache(maxsize=16)
+def _circulant_inverse(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Kept per device, so that a GPU caller does not copy it from the host (and wait) on every call."""
+    eye = torch.eye(n, dtype=torch.float64)
+    inv = torch.linalg.inv(4 * eye + torch.roll(eye, 1, dims=1) + torch.roll(eye, -1, dims=1))
+    return inv.to(dtype=dtype, device=device)
 
 
 def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
@@ -106,9 +170,7 @@ def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
     ``M[k-1] + 4 M[k] + M[k+1] = 6 (y[k-1] - 2 y[k] + y[k+1])``, solved by one batched matrix product.
     """
     n = values.shape[-1]
-    eye = torch.eye(n, dtype=torch.float64)
-    circ = 4 * eye + torch.roll(eye, 1, dims=1) + torch.roll(eye, -1, dims=1)
-    inv = torch.linalg.inv(circ).to(values)
+    inv = _circulant_inverse(n, values.dtype, values.device)
     y0 = values
     y1 = torch.roll(values, -1, dims=-1)
     rhs = 6 * (torch.roll(values, 1, dims=-1) - 2 * values + y1)
@@ -121,7 +183,7 @@ def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
     return torch.stack([a, b, c, d], dim=-1)
 
 
-class Stain:
+class Stain(CorruptionModel):
     """The paper's Stain model: one irregular, filled, elliptic stain per image (section III.B, Fig. 3).
 
     For each image, two semi-axes are drawn independently and uniformly in ``size`` (fractions of the smallest image
@@ -141,10 +203,16 @@ class Stain:
     * ``blur`` > 0 blurs the stain's opacity with a Gaussian of sigma ``blur`` x the larger semi-axis (soft edges).
       The mask then marks every pixel whose opacity is at least 1/512 (half a grey level); weaker tails are cut.
       The paper's stains have hard edges: the default is 0.
+
+    Rasterisation visits only a window around each stain (:meth:`pixels`).  On the CPU the stains are sorted by size
+    and rasterised in groups whose windows fit their largest stain, and only the stain's pixels are painted; elsewhere
+    all windows have one size fixed by the settings (a bound on every stain the model can draw), so that the GPU never
+    has to report a size back to the host.  Both paint the same pixels.
     """
 
     name = "stain"
     SAMPLES = 16  # spline samples per segment used for rasterisation
+    GROUP = 16  # on the CPU, stains of similar sizes are rasterised in windows of one size, this many at a time
 
     def __init__(
         self,
@@ -164,6 +232,17 @@ class Stain:
         if blur < 0 or noise < 0:
             raise ValueError("blur and noise must be >= 0")
         self.n_points, self.jitter, self.blur, self.noise = int(n_points), float(jitter), float(blur), float(noise)
+        self._gain = _spline_gain(self.n_points, self.SAMPLES)
+
+    def max_half(self, height: int, width: int) -> int:
+        """Half-side (px) of a square window centred on the stain that holds any stain drawn on an image this size.
+
+        The outline's radius is at most ``gain`` x the largest control radius, where ``gain`` is the largest row sum
+        of absolute values of the linear map from control radii to sampled outline (exact for the spline as sampled).
+        """
+        hi = self.size[1] * min(height, width)
+        radius = self._gain * max(hi * (1 + self.jitter), 0.25) * (1 + 1e-5)
+        return int(math.ceil(radius + 3 * self.blur * hi)) + 2
 
     def sample(self, batch: int, height: int, width: int, generator: torch.Generator, device=None) -> dict:
         """Draw the stain shapes for a batch; returns a dict of tensors (semi-axes in pixels, angle, centre, level)."""
@@ -203,15 +282,19 @@ class Stain:
     def _blur_sigma(self, axes: torch.Tensor) -> torch.Tensor:
         return self.blur * axes.amax(1)
 
-    def window(self, shapes: dict, height: int, width: int):
+    def window(self, shapes: dict, height: int, width: int, half: int | None = None):
         """Rasterise sampled shapes into one window per image that holds the whole stain (and its blur).
 
         Returns the opacity ``(B, h, w)`` in [0, 1] and the window's image rows ``(B, h)`` and columns ``(B, w)``.
-        Only the window is rasterised, so the cost does not grow with the image area.
+        Only the window is rasterised, so the cost does not grow with the image area.  The window's half-side is
+        ``half`` (at least :meth:`max_half` to be sure to hold every stain) or, by default, the smallest that holds
+        this batch's stains (read back from the device).
         """
         center = shapes["center"]
         batch, device, dtype = center.shape[0], center.device, center.dtype
-        half = int(math.ceil(float((shapes["r_max"] + 3 * self._blur_sigma(shapes["axes"])).max()))) + 2
+        fixed = half
+        if half is None:
+            half = int(math.ceil(float((shapes["r_max"] + 3 * self._blur_sigma(shapes["axes"])).max()))) + 2
         win_h, win_w = min(2 * half + 1, height), min(2 * half + 1, width)
         # Windows are shifted to lie inside the image; the stain lies inside the image, so it stays in its window.
         top = (center[:, 0].floor().long() - half).clamp(0, height - win_h)
@@ -220,24 +303,28 @@ class Stain:
         cols = left[:, None] + torch.arange(win_w, device=device)
         dy = rows[:, :, None].to(dtype) - center[:, 0, None, None]
         dx = cols[:, None, :].to(dtype) - center[:, 1, None, None]
-        dist = torch.sqrt(dy**2 + dx**2)
+        dist2 = dy**2 + dx**2
         table = shapes["table"]
         n = table.shape[1]
-        pos = torch.atan2(dy, dx) * (n / (2 * math.pi))  # in (-n/2, n/2]
-        pos = torch.where(pos < 0, pos + n, pos).view(batch, -1)
-        i0 = pos.floor().long().clamp_(0, n - 1)
-        frac = pos - i0
-        i1 = torch.where(i0 == n - 1, 0, i0 + 1)
-        r0, r1 = table.gather(1, i0), table.gather(1, i1)
-        radius = (r0 + frac * (r1 - r0)).view(batch, win_h, win_w)
-        inside = dist <= radius
+        # The angle in [0, 2 pi] (atan2 of the opposite vector, plus pi), in table steps; the table is closed with its
+        # first sample (and the slope to it) so that the step after the last needs no wrap-around.
+        pos = ((torch.atan2(-dy, -dx) + math.pi) * (n / (2 * math.pi))).view(batch, -1).clamp_(0, n)
+        base = pos.floor().clamp_(max=n - 1)
+        frac = pos - base
+        i0 = base.long()
+        slope = torch.roll(table, -1, dims=1) - table
+        r0, dr = table.gather(1, i0), slope.gather(1, i0)
+        radius = (r0 + frac * dr).view(batch, win_h, win_w)
+        inside = dist2 <= radius * radius
         # Sampling a steep part of the outline on the pixel grid can leave a lone pixel whose four neighbours are
         # all inside; such aliasing holes are closed so that the stain is always filled.
         pad = torch.nn.functional.pad(inside, (1, 1, 1, 1))
         inside |= pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
         alpha = inside.to(dtype)
         if self.blur > 0:
-            alpha = _gaussian_blur(alpha[:, None], self._blur_sigma(shapes["axes"]))[:, 0]
+            # With a given half-side (off the CPU), the kernel's size comes from the settings too: no read-back.
+            bound = None if fixed is None else 3 * self.blur * self.size[1] * min(height, width)
+            alpha = _gaussian_blur(alpha[:, None], self._blur_sigma(shapes["axes"]), bound)[:, 0]
             alpha = torch.where(alpha >= 1 / 512, alpha, torch.zeros_like(alpha))
         return alpha, rows, cols
 
@@ -248,34 +335,79 @@ class Stain:
         full[_batch_index(alpha), rows[:, :, None], cols[:, None, :]] = alpha
         return full[:, None]
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
-        b, _, h, w = image.shape
+    def pixels(self, shapes: dict, height: int, width: int):
+        """The pixels to paint as flat ``(P,)`` tensors: image index, row, column and opacity.
+
+        Off the CPU: one :meth:`window` of :meth:`max_half` for the whole batch, every pixel of it (no size or count
+        is read back from the device).  On the CPU (without blur), the stains are sorted by size and rasterised in
+        groups of :data:`GROUP`, each with a window just large enough for its largest stain, and only the pixels with
+        a non-zero opacity are returned.  Both give the same opacity on every pixel.
+        """
+        center = shapes["center"]
+        if center.device.type != "cpu":
+            alpha, rows, cols = self.window(shapes, height, width, self.max_half(height, width))
+            return _flatten_window(torch.arange(center.shape[0], device=center.device), alpha, rows, cols)
+        if self.blur > 0:  # one group: the blur kernel's size follows the group's largest stain
+            groups = [torch.arange(center.shape[0])]
+        else:
+            groups = torch.argsort(shapes["r_max"]).split(self.GROUP)
+        parts = []
+        for group in groups:
+            sub = {k: v[group] for k, v in shapes.items()}
+            alpha, rows, cols = self.window(sub, height, width)
+            parts.append(_flatten_window(group, alpha, rows, cols))
+        index, y, x, alpha = (torch.cat(p) for p in zip(*parts))
+        keep = (alpha > 0).nonzero().squeeze(1)
+        return index[keep], y[keep], x[keep], alpha[keep]
+
+    def apply(self, image, generator, corrupted, mask) -> None:
+        b, c, h, w = image.shape
         shapes = self.sample(b, h, w, generator, image.device)
-        alpha, rows, cols = self.window(shapes, h, w)
-        alpha = alpha.to(image.dtype)[..., None]  # (B, h, w, 1), channels last
-        fill = shapes["level"].view(b, 1, 1, 1).to(image.dtype)
-        if self.noise > 0:
+        index, y, x, alpha = self.pixels(shapes, h, w)
+        alpha = alpha.to(image.dtype)[:, None]  # (P, 1)
+        fill = shapes["level"].to(image.dtype)[index][:, None]
+        if self.noise > 0:  # one grain per pixel, shared by the channels
             grain = torch.randn(alpha.shape, generator=generator, device=image.device, dtype=image.dtype)
             fill = (fill + self.noise * grain).clamp(0, 1)
-        index = (_batch_index(alpha), rows[:, :, None], cols[:, None, :])
-        corrupted = image.clone()
-        view = corrupted.permute(0, 2, 3, 1)  # (B, H, W, C) view: writes go through to ``corrupted``
-        view[index] = _paint(view[index], alpha, fill).clamp(0, 1)
-        mask = image.new_zeros(b, h, w)
-        mask[index] = (alpha[..., 0] > 0).to(image.dtype)
-        return corrupted, mask[:, None]
+        pixel = y * w + x
+        mask.zero_()
+        mask.view(-1)[index * (h * w) + pixel] = alpha[:, 0] > 0
+        where = (index * (c * h * w) + pixel)[:, None]  # (P, C): the pixel in every channel
+        if c > 1:
+            where = where + torch.arange(c, device=image.device) * (h * w)
+        corrupted.copy_(image)
+        flat = corrupted.view(-1)
+        flat[where] = _paint(flat[where], alpha, fill).clamp(0, 1)
+
+
+def _spline_gain(n: int, samples: int) -> float:
+    """Largest absolute row sum of the linear map from ``n`` control radii to the sampled periodic spline."""
+    coeffs = periodic_spline_coefficients(torch.eye(n, dtype=torch.float64))  # row j: the spline through e_j
+    t = torch.arange(samples, dtype=torch.float64) / samples
+    table = (coeffs @ torch.stack([torch.ones_like(t), t, t**2, t**3])).flatten(1)  # (n, n * samples)
+    return float(table.abs().sum(0).max())
+
+
+def _flatten_window(index: torch.Tensor, alpha: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+    """Flat ``(P,)`` image index, row, column and opacity of the windows ``alpha`` (b, h, w) of images ``index``."""
+    b, win_h, win_w = alpha.shape
+    return (
+        index[:, None, None].expand(b, win_h, win_w).reshape(-1),
+        rows[:, :, None].expand(b, win_h, win_w).reshape(-1),
+        cols[:, None, :].expand(b, win_h, win_w).reshape(-1),
+        alpha.reshape(-1),
+    )
 
 
 def _batch_index(x: torch.Tensor) -> torch.Tensor:
     return torch.arange(x.shape[0], device=x.device)[:, None, None]
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur of a (B, 1, H, W) map with one sigma per image (zero padding)."""
+def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, max_radius: float | None = None) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, 1, H, W) map with one sigma per image (zero padding); the kernel reaches
+    ``max_radius`` px (by default 3 x the largest sigma, read back from the device)."""
     b = x.shape[0]
-    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
+    radius = max(1, int(math.ceil(3 * float(sigma.max()) if max_radius is None else max_radius)))
     k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     s = sigma.to(x.dtype).clamp_min(1e-3)[:, None]
     kern = torch.exp(-0.5 * (k[None, :] / s) ** 2)
@@ -286,11 +418,12 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1)
 
 
-def _stamp_points(points: torch.Tensor, radius: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Binary (B, 1, H, W) map of all pixels within ``radius[b]`` of any of ``points[b]`` (B, L, 2) in (y, x)."""
+def _stamp_points(points: torch.Tensor, radius: torch.Tensor, height: int, width: int, max_radius: float):
+    """Binary (B, 1, H, W) map of all pixels within ``radius[b]`` (<= ``max_radius``) of any of ``points[b]``
+    (B, L, 2) in (y, x).  Nothing is read back from the device."""
     b, n, _ = points.shape
     device = points.device
-    r_int = int(math.ceil(float(radius.max())))
+    r_int = int(math.ceil(max_radius))
     off = torch.arange(-r_int, r_int + 1, device=device)
     oy, ox = torch.meshgrid(off, off, indexing="ij")
     oy, ox = oy.reshape(-1), ox.reshape(-1)
@@ -302,12 +435,12 @@ def _stamp_points(points: torch.Tensor, radius: torch.Tensor, height: int, width
     flat = (py.clamp(0, height - 1) * width + px.clamp(0, width - 1)) + torch.arange(b, device=device).view(b, 1, 1) * (
         height * width
     )
-    out = torch.zeros(b * height * width, device=device, dtype=torch.bool)
-    out[flat[keep]] = True
-    return out.view(b, 1, height, width)
+    out = torch.zeros(b * height * width, device=device, dtype=torch.uint8)
+    out.scatter_reduce_(0, flat.reshape(-1), keep.reshape(-1).to(torch.uint8), reduce="amax")
+    return out.view(b, 1, height, width).bool()
 
 
-class Scratch:
+class Scratch(CorruptionModel):
     """The paper's Scratch model (section IV.C b): one curve between two random points of the image.
 
     The curve is a straight line, a sine wave or a square-root path (chosen with equal probability per image), drawn
@@ -352,18 +485,16 @@ class Scratch:
         pts = p0[:, None, :] + s[..., None] * d[:, None, :] + offset[..., None] * normal[:, None, :]
         return pts, kind
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
+    def apply(self, image, generator, corrupted, mask) -> None:
         b, _, h, w = image.shape
         pts, _ = self.curve(b, h, w, generator, image.device)
         thick = _uniform((b,), *self.width, generator, image.device)
         level = _uniform((b, 1, 1, 1), *self.level, generator, image.device).to(image.dtype)
-        mask = _stamp_points(pts, thick / 2, h, w).to(image.dtype)
-        return _paint(image, mask, level), mask
+        mask.copy_(_stamp_points(pts, thick / 2, h, w, max_radius=self.width[1] / 2))
+        torch.where(mask, level, image, out=corrupted)
 
 
-class Drops:
+class Drops(CorruptionModel):
     """The paper's Drops model (section IV.C c): ``n_drops`` round droplets that partly overlap.
 
     Diameters are uniform in ``diameter`` x the smallest side, and each drop has its own uniform grey level.  Choices
@@ -398,25 +529,22 @@ class Drops:
         level = _uniform((batch, n), *self.level, generator, device)
         return {"centers": chain + start, "radii": radii, "level": level}
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
+    def apply(self, image, generator, corrupted, mask) -> None:
         b, _, h, w = image.shape
         drops = self.sample(b, h, w, generator, image.device)
         ys = torch.arange(h, device=image.device, dtype=torch.float32).view(1, h, 1)
         xs = torch.arange(w, device=image.device, dtype=torch.float32).view(1, 1, w)
-        corrupted = image.clone()
-        mask = torch.zeros((b, 1, h, w), device=image.device, dtype=torch.bool)
+        corrupted.copy_(image)
+        mask.zero_()
         for i in range(self.n_drops):  # a loop over the 10 drops, each painted on the whole batch at once
             cy, cx = drops["centers"][:, i, 0].view(b, 1, 1), drops["centers"][:, i, 1].view(b, 1, 1)
             inside = ((ys - cy) ** 2 + (xs - cx) ** 2 <= drops["radii"][:, i].view(b, 1, 1) ** 2)[:, None]
             level = drops["level"][:, i].view(b, 1, 1, 1).to(image.dtype)
-            corrupted = torch.where(inside, level, corrupted)
+            torch.where(inside, level, corrupted, out=corrupted)
             mask |= inside
-        return corrupted, mask.to(image.dtype)
 
 
-class Gaussian:
+class Gaussian(CorruptionModel):
     """The paper's Gaussian noise (section IV.C a): each pixel x becomes a draw of N(x, sigma^2), clipped to [0, 1].
 
     The noise is drawn independently per channel.  The paper writes "variance sigma^2" with sigma in
@@ -430,15 +558,13 @@ class Gaussian:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.sigma = float(sigma)
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
-        noise = torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype)
-        corrupted = (image + self.sigma * noise).clamp(0, 1)
-        return corrupted, image.new_ones(image.shape[0], 1, *image.shape[2:])
+    def apply(self, image, generator, corrupted, mask) -> None:
+        torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype, out=corrupted)
+        corrupted.mul_(self.sigma).add_(image).clamp_(0, 1)
+        mask.fill_(True)
 
 
-class Mixture:
+class Mixture(CorruptionModel):
     """Apply one of several models to each image, drawn per image with the given probabilities (Mix1, Mix2)."""
 
     def __init__(self, components: dict, name: str = "mixture"):
@@ -455,17 +581,15 @@ class Mixture:
         edges = torch.cumsum(self.weights.to(device), 0)[:-1]
         return torch.bucketize(u, edges, right=True)
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator):
-        check_image(image)
-        _check_generator(image, generator)
+    def apply(self, image, generator, corrupted, mask) -> None:
         pick = self.choose(image.shape[0], generator, image.device)
-        corrupted = image.clone()
-        mask = image.new_zeros(image.shape[0], 1, *image.shape[2:])
+        corrupted.copy_(image)
+        mask.zero_()
         for i, model in enumerate(self.models):
             idx = torch.nonzero(pick == i).flatten()
             if idx.numel():
-                corrupted[idx], mask[idx] = model(image[idx], generator)
-        return corrupted, mask
+                trusted = {"check_values": False} if isinstance(model, CorruptionModel) else {}
+                corrupted[idx], mask[idx] = model(image[idx], generator, **trusted)
 
 
 def _gaussian(sigma):

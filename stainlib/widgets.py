@@ -36,7 +36,7 @@ def render_corruption(
     fig, axes = plt.subplots(1, 3, figsize=(3 * scale, scale))
     _show(axes[0], image, "image")
     _show(axes[1], corrupted[0], f"{name}, seed {seed}")
-    _show(axes[2], mask[0], f"mask ({mask.mean().item():.1%} of the pixels)")
+    _show(axes[2], mask[0], f"mask ({mask.float().mean().item():.1%} of the pixels)")
     fig.tight_layout()
     return fig
 

@@ -96,3 +96,31 @@ def test_wrong_channel_count_and_unknown_model_are_refused():
         AESc()(torch.rand(1, 3, 64, 64))
     with pytest.raises(ValueError, match="known: aesc, ae"):
         build_model("unet")
+
+
+@pytest.mark.parametrize("skips", [True, False])
+def test_sampling_from_shared_levels_equals_a_forward_pass_of_repeated_copies_for_the_same_seed(skips):
+    torch.manual_seed(0)
+    model = AESc(skips=skips, depth=4, base_width=4, dropout=[0.0, 0.0, 0.2, 0.3]).eval()
+    assert model.shared_levels() == 2
+    x = torch.rand(3, 1, 64, 64)
+    with model.mc_sampling(), torch.no_grad():
+        torch.manual_seed(5)
+        reference = model(x.repeat_interleave(4, 0))
+        torch.manual_seed(5)
+        shared = model.encode_shared(x)
+        samples = model.sample_from(shared, 4)
+    assert len(shared[1]) == 2 and shared[1][0].shape[0] == 3  # computed once per image, not per copy
+    # Same dropout draws; the shared convolutions ran on 3 images instead of 12 copies (same values to rounding).
+    assert samples.shape == reference.shape
+    assert torch.allclose(samples, reference, rtol=0, atol=1e-6)
+    assert not torch.equal(samples[0], samples[1])  # the copies are different samples
+
+
+def test_a_model_with_dropout_from_the_first_level_shares_nothing_and_one_without_shares_all():
+    assert AESc(depth=3, dropout=[0.1, 0.2, 0.3]).shared_levels() == 0
+    model = AESc(depth=3, base_width=4, dropout=[0.0, 0.0, 0.0]).eval()
+    assert model.shared_levels() == 3
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.sample_from(model.encode_shared(x), 3), model(x).repeat_interleave(3, 0), atol=1e-6)

@@ -186,12 +186,12 @@ def test_same_seed_same_output_and_different_seed_different_output(name):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", NAMES)
-def test_input_is_untouched_and_dtype_and_device_are_kept(name, dtype):
+def test_input_is_untouched_dtype_and_device_are_kept_and_the_mask_is_bool(name, dtype):
     image = batch(4, 3, 48, 40).to(dtype)
     before = image.clone()
     corrupted, mask = get_corruption(name)(image, gen())
     assert torch.equal(image, before)
-    assert corrupted.dtype == dtype and mask.dtype == dtype
+    assert corrupted.dtype == dtype and mask.dtype == torch.bool
     assert corrupted.device == image.device and corrupted.shape == image.shape
     assert corrupted.min() >= 0 and corrupted.max() <= 1
 
@@ -244,3 +244,73 @@ def test_unknown_model_name_lists_the_known_names():
 def test_generator_on_another_device_type_is_refused_clearly():
     with pytest.raises(ValueError, match="generator"):
         get_corruption("stain")(batch(), "not a generator")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_buffers_receive_exactly_the_fresh_result_even_when_reused_dirty(name):
+    image = batch(4, 3, 64, 48)
+    fresh, fresh_mask = get_corruption(name)(image, gen(3))
+    out = (torch.full_like(image, 0.25), torch.ones(4, 1, 64, 48, dtype=torch.bool))  # stale contents
+    corrupted, mask = get_corruption(name)(image, gen(3), out=out)
+    assert corrupted is out[0] and mask is out[1]
+    assert torch.equal(corrupted, fresh) and torch.equal(mask, fresh_mask)
+
+
+@pytest.mark.parametrize(
+    "out,message",
+    [
+        ((torch.empty(4, 1, 64, 64), torch.empty(4, 1, 64, 64)), "mask must be a contiguous torch.bool"),
+        ((torch.empty(4, 1, 64, 32), torch.empty(4, 1, 64, 64, dtype=torch.bool)), "corrupted must be"),
+        ((torch.empty(4, 1, 64, 64).transpose(2, 3), torch.empty(4, 1, 64, 64, dtype=torch.bool)), "not contiguous"),
+        (torch.empty(4, 1, 64, 64), "pair of tensors"),
+    ],
+)
+def test_wrong_out_buffers_are_refused_clearly(out, message):
+    with pytest.raises(ValueError, match=message):
+        get_corruption("stain")(batch(4, 1, 64, 64), gen(), out=out)
+
+
+def test_check_values_false_skips_only_the_value_scan():
+    bad = torch.full((2, 1, 64, 64), 1.5)
+    get_corruption("stain")(bad, gen(), check_values=False)  # no scan: no error
+    with pytest.raises(ValueError, match="rank 4"):
+        get_corruption("stain")(torch.rand(1, 64, 64), gen(), check_values=False)
+
+
+@pytest.mark.parametrize("blur", [0.0, 0.2])
+def test_fixed_size_device_windows_paint_the_same_pixels_as_the_cpu_size_sorted_groups(blur):
+    # The fixed-size windows are what a GPU uses (no size read back); on the CPU, windows fit groups of stains.
+    model = Stain(blur=blur)
+    for side, seed in ((64, 0), (256, 1), (97, 2)):
+        shapes = model.sample(200, side, side + 13, gen(seed), "cpu")
+        alpha, rows, cols = model.window(shapes, side, side + 13, half=model.max_half(side, side + 13))
+        fixed = alpha.new_zeros(200, side, side + 13)
+        fixed[torch.arange(200)[:, None, None], rows[:, :, None], cols[:, None, :]] = alpha
+        assert torch.equal(model.opacity(shapes, side, side + 13)[:, 0], fixed)
+        index, y, x, a = model.pixels(shapes, side, side + 13)
+        ragged = torch.zeros_like(fixed)
+        ragged[index, y, x] = a
+        assert torch.equal(ragged, fixed)
+
+
+def test_max_half_bounds_every_stain_over_2000_draws_at_extreme_settings():
+    model = Stain(size=(0.3, 0.4), jitter=0.9)
+    shapes = model.sample(2000, 128, 128, gen(4), "cpu")
+    half = model.max_half(128, 128)
+    assert shapes["r_max"].max() + 1 <= half
+    assert shapes["r_max"].max() > 0.5 * half  # and the bound is not vacuous
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["stain", "scratch", "drops", "gaussian-0.1", "none"])
+def test_cuda_corruption_with_trusted_values_never_waits_for_the_device(name):
+    image = batch(16, 1, 256, 256).cuda()
+    model, g = get_corruption(name), torch.Generator("cuda").manual_seed(0)
+    out = (torch.empty_like(image), torch.empty(16, 1, 256, 256, dtype=torch.bool, device="cuda"))
+    model(image, g, out=out, check_values=False)  # warm-up: per-device constants are made once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        model(image, g, out=out, check_values=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

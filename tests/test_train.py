@@ -127,3 +127,13 @@ def test_empty_dataset_and_unknown_corruption_are_refused(tmp_path):
         fit(tiny(), [], VAL, "stain", config(tmp_path), log=lambda *_: None)
     with pytest.raises(ValueError, match="unknown corruption 'stian'"):
         fit(tiny(), TRAIN, VAL, "stian", config(tmp_path), log=lambda *_: None)
+
+
+def test_channels_last_auto_is_recorded_resolved_and_does_not_block_resuming(tmp_path):
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1), log=lambda *_: None)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "on"  # CPU
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, channels_last="off"), log=lambda *_: None)
+    assert out["resumed_from"] == 1  # a layout, not a different training: resuming is allowed
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "off"
+    with pytest.raises(ValueError, match="channels_last must be"):
+        fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", channels_last="yes"), log=lambda *_: None)
