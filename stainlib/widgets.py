@@ -48,6 +48,11 @@ STAIN_PRESETS = {
 """The Stain settings pre-rendered for the static page; ``paper`` is the paper's (and the sliders' default)."""
 
 
+def _describe(preset: str) -> str:
+    (lo, hi), (dark, light), jitter = STAIN_PRESETS[preset]
+    return f"semi-axes {lo:g} to {hi:g}, grey {dark} to {light}, irregularity {jitter:g}"
+
+
 def _stain(size, level, jitter, blur=0.0) -> Stain:
     return Stain(size=size, level=level, jitter=jitter, blur=blur)
 
@@ -184,7 +189,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         pages = []
         for s in range(1 if name == "none" else seeds):
             png, covered = render_preview(small, name, s, pre)
-            label = f"{name}" + (f" ({pre} preset)" if pre else "") + f", seed {s}"
+            label = f"{name}" + (f" ({pre} preset: {_describe(pre)})" if pre else "") + f", seed {s}"
             picture_ = w.Image(value=png, format="png", layout=image_layout)
             picture_.add_class(f"stainlib-render-{name}-{presets.index(pre) if pre else 0}-{s}")
             renders[(name, pre, s)] = picture_
@@ -213,8 +218,10 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     picture = w.Image(format="png", layout=w.Layout(width="720px"))
     view = w.Stack([w.HBox([original, rendered]), picture], selected_index=0)
 
-    # The kernel probe: the front end copies 1 into ``probe`` when it loads the links; only a kernel sees it.
-    probe_source, probe = w.IntText(1), w.IntText(0)
+    # The kernel probe: the front end copies 1 into ``probe`` when it loads the links; only a kernel sees it.  The
+    # probe is in the box, hidden, so that a browser test can see that the front end did set it.
+    probe_source, probe = w.IntText(1), w.IntText(0, layout=w.Layout(display="none"))
+    probe.add_class("stainlib-kernel-probe")
     probe_link = w.jsdlink((probe_source, "value"), (probe, "value"))
 
     def redraw():
@@ -279,7 +286,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     preset.observe(on_preset, names="value")
     probe.observe(go_live, names="value")
 
-    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox(fine)]), note, view])
+    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox(fine)]), note, view, probe])
     box.parts = SimpleNamespace(
         model=model,
         seed=seed,

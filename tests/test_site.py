@@ -297,8 +297,11 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
             assert now["png"] == renders[now["render"]], "the picture shown is the saved render of its class"
             return now["render"], now["caption"]
 
+        probe = "document.querySelector('.stainlib-kernel-probe input').value"
+        assert browser.evaluate(probe) == "1", "the front end ran the probe link (under a kernel, Python would see it)"
         render, caption = shown("0-start")
-        assert render == "stainlib-render-stain-0-0" and caption.startswith("stain (paper preset), seed 0")
+        assert render == "stainlib-render-stain-0-0"
+        assert re.match(r"stain \(paper preset: semi-axes 0.01 to 0.12, .*\), seed 0:", caption), caption
         # The model: two steps down the dropdown with the keyboard, from stain (second) to drops (fourth).
         browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
         browser.press("ArrowDown", 40)
@@ -324,7 +327,8 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
         browser.click(".widget-toggle-buttons button:last-child")
         browser.wait_for("document.querySelector('img.stainlib-render-stain-3-3') !== null")
         render, caption = shown("3-stain-irregular-seed-3")
-        assert render == "stainlib-render-stain-3-3" and caption.startswith("stain (irregular preset), seed 3")
+        assert render == "stainlib-render-stain-3-3"
+        assert re.match(r"stain \(irregular preset: .*irregularity 0.4\), seed 3:", caption), caption
         pictures = {shot: (SHOTS / f"explorer-{shot}.png").read_bytes() for shot in ("0-start", "1-drops")}
         assert pictures["0-start"] != pictures["1-drops"], "the screenshots differ"
     finally:
