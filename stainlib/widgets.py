@@ -20,9 +20,10 @@ links.
 
 Page weight (the choice, stated): the pre-rendered pictures are the corrupted image and its mask, side by side, at
 ``side`` = 128 px at most (the image is first downscaled with area averaging to that side, and corrupted there), as
-PNG.  With 8 seeds, 9 models + 4 Stain presets, that is 104 pictures; on a 256 px grey image of the book's synthetic
-data the explorer's saved state weighs about 1.5 MB (the site test prints its share of the page), under the 3 MB
-budget.  The Identity (``none``) draws nothing, so it gets one picture instead of one per seed.
+PNG.  With 8 seeds: 8 models x 8 seeds, the Stain's 4 presets x 8 seeds, and one picture of ``none`` (it draws
+nothing, whatever the seed), 97 pictures.  On a 256 px grey image of the book's synthetic data the explorer's saved
+state weighs about 1.9 MB (the site test prints its share of the page and holds it under the 3 MB budget).  Live mode
+corrupts the full-size image, so a seed draws a similar corruption in both modes, not the same pixels.
 
 ipywidgets is imported only when the function is called (it belongs to the ``book`` extra).
 """
@@ -142,7 +143,8 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
 
     ``seeds`` and ``side`` size the static mode: the seeds pre-rendered and the longest side of the pictures.  The
     returned ``VBox`` also carries ``.parts``, a namespace of its widgets (``model``, ``seed``, ``preset``, ``size``,
-    ``level``, ``jitter``, ``blur``, ``view``, ``picture``, ``renders``, ``links``, ``probe``) and ``go_live()``.
+    ``level``, ``jitter``, ``blur``, ``note``, ``view``, ``rendered``, ``picture``, ``renders``, ``links``,
+    ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message does.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
