@@ -2,8 +2,13 @@
 
 The site must have been built (``make book``).  ``make test`` builds it and sets STAINBOOK_REQUIRE_SITE=1, so that a
 missing site or browser fails instead of skipping.  Screenshots are saved in _build/screenshots/ as test artefacts.
+
+The corruption explorer is driven like a reader would drive it, through the Chrome DevTools protocol over a pipe
+(``--remote-debugging-pipe``, no extra package): keys and clicks on the controls, with every request that does not go
+to the local server failed by the browser, and no Jupyter server (so no kernel) anywhere.
 """
 
+import base64
 import functools
 import http.server
 import json
@@ -12,6 +17,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +136,203 @@ def test_widget_state_is_saved_in_the_corruptions_page():
     assert match, "the widget state is embedded"
     state = json.loads(match.group(1))["state"]
     assert any(m["model_name"] == "DropdownModel" for m in state.values())
+
+
+class DevTools:
+    """A headless Chromium driven through the DevTools protocol on a pipe (fd 3: commands in, fd 4: messages out).
+
+    Every network request pauses in the ``Fetch`` domain: requests to the local server go on, every other one is
+    failed and recorded in ``blocked``; ``requested`` records them all.
+    """
+
+    def __init__(self, tmp: Path, width: int = 1280, height: int = 1400):
+        to_chrome, self._out = os.pipe()
+        self._in, from_chrome = os.pipe()
+
+        def wire():
+            os.dup2(to_chrome, 3)
+            os.dup2(from_chrome, 4)
+
+        flags = [*FLAGS, "--remote-debugging-pipe", f"--user-data-dir={tmp / 'profile-devtools'}", "about:blank"]
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *flags], pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self._buffer, self._next_id, self.session = b"", 0, None
+        self.requested: list[str] = []
+        self.blocked: list[str] = []
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Fetch.enable", patterns=[{"urlPattern": "*"}])
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def _read(self) -> dict:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def _send(self, method: str, params: dict) -> int:
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params}
+        if self.session and not method.startswith("Target."):
+            message["sessionId"] = self.session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        return self._next_id
+
+    def _on_event(self, message: dict) -> None:
+        if message.get("method") == "Fetch.requestPaused":
+            params = message["params"]
+            url = params["request"]["url"]
+            self.requested.append(url)
+            if url.startswith("http://127.0.0.1"):
+                self._send("Fetch.continueRequest", {"requestId": params["requestId"]})
+            else:
+                self.blocked.append(url)
+                self._send("Fetch.failRequest", {"requestId": params["requestId"], "errorReason": "BlockedByClient"})
+
+    def call(self, method: str, **params) -> dict:
+        wanted = self._send(method, params)
+        while True:
+            message = self._read()
+            if message.get("id") == wanted:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            if "method" in message:
+                self._on_event(message)
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def press(self, key: str, code: int) -> None:
+        for kind in ("rawKeyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code)
+
+    def click(self, selector: str) -> None:
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def screenshot(self, selector: str, path: Path) -> None:
+        rect = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
+            " const r = e.getBoundingClientRect();"
+            " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; })()"
+        )
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip={**rect, "scale": 1})
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self._in)
+        os.close(self._out)
+
+
+EXPLORER = ".widget-vbox:has(> .widget-hbox .widget-dropdown)"
+# The one pre-rendered picture in the page: a Stack puts only its selected page in the DOM.
+SHOWN = """(async () => {
+  const images = [...document.querySelectorAll('img[class*="stainlib-render-"]')];
+  if (images.length !== 1) return {count: images.length};
+  const img = images[0];
+  const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  const render = [...img.classList].find(c => c.startsWith('stainlib-render-'));
+  return {count: 1, render, png: btoa(binary), caption: img.parentElement.innerText.trim()};
+})()"""
+
+
+def saved_renders() -> dict[str, str]:
+    """The pre-rendered PNG (base64) of each ``stainlib-render-*`` class, read from the page's saved widget state."""
+    html = (SITE / "book" / "corruptions.html").read_text()
+    state = json.loads(re.search(r'widget-state\+json">(.*?)</script>', html, re.S).group(1))["state"]
+    renders = {}
+    for model in state.values():
+        classes = [c for c in model["state"].get("_dom_classes", []) if c.startswith("stainlib-render-")]
+        if classes:
+            (buffer,) = [b for b in model.get("buffers", []) if b["path"] == ["value"]]
+            renders[classes[0]] = buffer["data"]
+    return renders
+
+
+@pytest.mark.browser
+def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_no_kernel(server, tmp_path):
+    html = (SITE / "book" / "corruptions.html").read_text()
+    state = re.search(r'widget-state\+json">(.*?)</script>', html, re.S).group(1)
+    print(f"explorer widget state: {len(state) / 1e6:.2f} MB of the {len(html) / 1e6:.2f} MB page")
+    assert len(state) < 3e6, "the explorer stays under its 3 MB budget"
+    renders = saved_renders()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser = DevTools(tmp_path)
+    try:
+        browser.call("Page.navigate", url=f"{server}/book/corruptions.html")
+        browser.wait_for("document.querySelectorAll('img[class*=\"stainlib-render-\"]').length === 1", timeout=60)
+
+        def shown(step):
+            browser.screenshot(EXPLORER, SHOTS / f"explorer-{step}.png")
+            now = browser.evaluate(SHOWN)
+            assert now["count"] == 1, "exactly one pre-rendered picture is shown"
+            assert now["png"] == renders[now["render"]], "the picture shown is the saved render of its class"
+            return now["render"], now["caption"]
+
+        probe = "document.querySelector('.stainlib-kernel-probe input').value"
+        assert browser.evaluate(probe) == "1", "the front end ran the probe link (under a kernel, Python would see it)"
+        render, caption = shown("0-start")
+        assert render == "stainlib-render-stain-0-0"
+        assert re.match(r"stain \(paper preset: semi-axes 0.01 to 0.12, .*\), seed 0:", caption), caption
+        # The model: two steps down the dropdown with the keyboard, from stain (second) to drops (fourth).
+        browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
+        browser.press("ArrowDown", 40)
+        browser.press("ArrowDown", 40)
+        browser.wait_for("document.querySelector('img[class*=\"stainlib-render-drops-\"]') !== null")
+        render, caption = shown("1-drops")
+        assert render == "stainlib-render-drops-0-0" and caption.startswith("drops, seed 0")
+        # The seed: three steps right on the seed slider's handle.
+        browser.evaluate(
+            "[...document.querySelectorAll('.widget-slider')].find(s => s.innerText.startsWith('seed'))"
+            ".querySelector('.noUi-handle').focus()"
+        )
+        for _ in range(3):
+            browser.press("ArrowRight", 39)
+        browser.wait_for("document.querySelector('img.stainlib-render-drops-0-3') !== null")
+        render, caption = shown("2-drops-seed-3")
+        assert render == "stainlib-render-drops-0-3" and caption.startswith("drops, seed 3")
+        # Back to the Stain, which keeps the seed, then the last preset with a click.
+        browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
+        browser.press("ArrowUp", 38)
+        browser.press("ArrowUp", 38)
+        browser.wait_for("document.querySelector('img.stainlib-render-stain-0-3') !== null")
+        browser.click(".widget-toggle-buttons button:last-child")
+        browser.wait_for("document.querySelector('img.stainlib-render-stain-3-3') !== null")
+        render, caption = shown("3-stain-irregular-seed-3")
+        assert render == "stainlib-render-stain-3-3"
+        assert re.match(r"stain \(irregular preset: .*irregularity 0.4\), seed 3:", caption), caption
+        pictures = {shot: (SHOTS / f"explorer-{shot}.png").read_bytes() for shot in ("0-start", "1-drops")}
+        assert pictures["0-start"] != pictures["1-drops"], "the screenshots differ"
+    finally:
+        browser.close()
+    assert not browser.blocked, f"the page tried to leave the machine: {browser.blocked[:5]}"
+    assert not any("/api/kernels" in u or u.startswith("ws") for u in browser.requested), "no kernel was sought"
+    assert any("/vendor/html-manager/embed-amd.js" in u for u in browser.requested), "the local widget manager ran"
