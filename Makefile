@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   executes every chapter (papermill), validates the executed notebooks (nbval), builds the site
-#   make test   lint (ruff), the book build (it is under test too), and the whole test suite: pytest, nbval on every
+#   make test   lint (ruff, the chapters' code included), the book build (it is under test too), and the whole test suite: pytest, nbval on every
 #               chapter in the fast profile, and the site in headless Chromium (installed if missing)
 # Both create or reuse the virtual environment .venv in the repository.
 
@@ -31,7 +31,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check stainlib tests benchmarks tools
+	$(VENV)/bin/ruff format --check stainlib tests benchmarks tools book
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	$(PY) tools/build_book.py
 	STAINBOOK_REQUIRE_SITE=1 $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider

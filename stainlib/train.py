@@ -5,10 +5,12 @@ Adam (lr 1e-3), batch 16, ReduceLROnPlateau on the validation PSNR (factor 0.5),
 kept.  Everything it needs to go on after an interruption is written atomically into a run folder after every epoch:
 
 * ``config.json`` — the model, the data and the training settings (enough to rebuild both);
-* ``last.pt`` and ``best.pt`` — checkpoints, with their SHA-256 in ``SHA256SUMS``;
+* ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
 
-Calling :func:`fit` again on the same folder resumes from ``last.pt``.  The shuffling, the corruption and (when
+Calling :func:`fit` again on the same folder resumes from ``last.pt``, after comparing the settings with both
+``config.json`` and the config inside ``last.pt``; only ``epochs`` may grow (a finished run asked for fewer epochs
+is left as it is).  The shuffling, the corruption and (when
 training with dropout) the dropout masks of epoch *e* are drawn from generators seeded by (seed, e), so on the CPU a
 resumed run ends with weights bit-identical to an uninterrupted one.  :func:`load_run` gives back the best model.
 """
@@ -16,10 +18,8 @@ resumed run ends with weights bit-identical to an uninterrupted one.  :func:`loa
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from .files import atomic_write, file_sha256
 from .models import AutoEncoder, build_model
 from .noise import CorruptionModel, check_image, get_corruption
 
@@ -51,6 +52,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     seed: int = 0
+    samples_per_epoch: int | None = None  # training images drawn per epoch; None: one pass over the training set
     patience: int = 10
     lr_factor: float = 0.5
     device: str = "auto"
@@ -84,21 +86,11 @@ def stack_images(dataset) -> torch.Tensor:
     return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _save_checkpoint(run: Path, name: str, state: dict) -> None:
-    _atomic_write(run / name, lambda p: torch.save(state, p))
+    atomic_write(run / name, lambda p: torch.save(state, p))
     sums = _read_checksums(run)
-    sums[name] = _sha256(run / name)
-    _atomic_write(run / CHECKSUMS, lambda p: p.write_text("".join(f"{v}  {k}\n" for k, v in sorted(sums.items()))))
+    sums[name] = file_sha256(run / name)
+    atomic_write(run / CHECKSUMS, lambda p: p.write_text("".join(f"{v}  {k}\n" for k, v in sorted(sums.items()))))
 
 
 def _read_checksums(run: Path) -> dict:
@@ -113,7 +105,7 @@ def _load_checkpoint(run: Path, name: str) -> dict:
     expected = _read_checksums(run).get(name)
     if expected is None:
         raise RunError(f"{path} has no checksum in {run / CHECKSUMS}")
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise RunError(f"checksum mismatch for {path}: expected {expected}, got {actual}; the file is damaged")
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -126,7 +118,7 @@ def _write_history(run: Path, rows: list[dict]) -> None:
             w.writeheader()
             w.writerows(rows)
 
-    _atomic_write(run / "history.csv", write)
+    atomic_write(run / "history.csv", write)
 
 
 def _run_config(model: AutoEncoder, corruption_name: str, cfg: TrainConfig) -> dict:
@@ -165,6 +157,20 @@ def _epoch_generator(seed: int, epoch: int, stream: int, device) -> torch.Genera
     return torch.Generator(device=device).manual_seed(((seed * 1_000_003 + epoch) * 7 + stream) % (2**63))
 
 
+def _epoch_order(n: int, count: int, seed: int, epoch: int) -> torch.Tensor:
+    """``count`` indices of the ``n`` training images for one epoch: seeded permutations, concatenated as needed."""
+    g = _epoch_generator(seed, epoch, 1, "cpu")
+    return torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(count / n))])[:count]
+
+
+def _check_settings(run: Path, stored: dict | None, where: str, now: dict) -> None:
+    diffs = _differences(stored, now) if stored is not None else []
+    if diffs:
+        raise RunError(
+            f"run folder {run} was made with other settings ({where}); refusing to mix them:\n  " + "\n  ".join(diffs)
+        )
+
+
 def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig | dict, log=print) -> dict:
     """Train ``model`` on ``train_set`` to undo ``corruption`` (a registry name or a callable); returns the history.
 
@@ -172,8 +178,8 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     last checkpoint (a complete run returns at once); if the settings differ, :class:`RunError` names the keys.
     """
     cfg = TrainConfig(**config) if isinstance(config, dict) else config
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ValueError("epochs and batch_size must be at least 1")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or (cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1):
+        raise ValueError("epochs, batch_size and samples_per_epoch must be at least 1")
     corrupt = get_corruption(corruption) if isinstance(corruption, str) else corruption
     corruption_name = corruption if isinstance(corruption, str) else getattr(corrupt, "name", type(corrupt).__name__)
     if len(train_set) == 0:
@@ -188,14 +194,19 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     run_config = _run_config(model, corruption_name, cfg)
-    if (run / "config.json").exists():
-        old = json.loads((run / "config.json").read_text())
-        diffs = _differences(old, run_config)
-        if diffs:
-            raise RunError(
-                f"run folder {run} was made with other settings; refusing to mix them:\n  " + "\n  ".join(diffs)
-            )
-    _atomic_write(run / "config.json", lambda p: p.write_text(json.dumps(run_config, indent=2) + "\n"))
+    stored = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None
+    _check_settings(run, stored, "config.json", run_config)
+    state = _load_checkpoint(run, "last.pt") if (run / "last.pt").exists() else None
+    if state is not None:
+        if "config" not in state and stored is None:
+            raise RunError(f"{run / 'last.pt'} holds no config and {run / 'config.json'} is missing: cannot resume it")
+        _check_settings(run, state.get("config"), "last.pt", run_config)
+    if state is not None and state["epoch"] >= cfg.epochs:  # finished: nothing to train, and config.json is kept
+        if stored is None:
+            write_config(run, state["config"])
+        done = {"history": state["history"], "best_val_psnr": state["best"], "device": str(device)}
+        return {**done, "resumed_from": state["epoch"]}
+    write_config(run, run_config)
 
     cuda = device.type == "cuda"
     use_amp = cuda and cfg.amp == "auto" and torch.cuda.is_bf16_supported()
@@ -208,16 +219,12 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     history: list[dict] = []
     best = -math.inf
     start = 0
-    if (run / "last.pt").exists():
-        state = _load_checkpoint(run, "last.pt")
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, best, start = state["history"], state["best"], state["epoch"]
         log(f"resuming {run} after epoch {start}")
-    if start >= cfg.epochs:
-        return {"history": history, "best_val_psnr": best, "device": str(device), "resumed_from": start}
-
     train_images = stack_images(train_set).to(device)
     val_images = stack_images(val_set).to(device)
     # The library's models check the value range of the training images once here, not at every step (where reading
@@ -238,14 +245,15 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     from tqdm.auto import tqdm
 
     n = len(train_images)
-    steps = math.ceil(n / cfg.batch_size)
+    per_epoch = cfg.samples_per_epoch or n
+    steps = math.ceil(per_epoch / cfg.batch_size)
     bar = tqdm(
         range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=run.name, unit="epoch", disable=not cfg.progress
     )
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        order = torch.randperm(n, generator=_epoch_generator(cfg.seed, epoch, 1, "cpu")).to(device)
+        order = _epoch_order(n, per_epoch, cfg.seed, epoch).to(device)
         g_corrupt = _epoch_generator(cfg.seed, epoch, 2, device)
         if any(m.train_dropout and m.p > 0 for m in model.drop):
             torch.manual_seed((cfg.seed * 1_000_003 + epoch) % (2**63))
@@ -275,7 +283,7 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         scheduler.step(val)
         row = {
             "epoch": epoch + 1,
-            "train_loss": total / n,
+            "train_loss": total / per_epoch,
             "val_psnr": val,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": round(time.perf_counter() - t0, 3),
@@ -288,10 +296,13 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
             "history": history,
             "epoch": epoch + 1,
             "best": max(best, val),
+            "config": run_config,
         }
         if val > best:
             best = val
-            _save_checkpoint(run, "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "val_psnr": val})
+            _save_checkpoint(
+                run, "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "val_psnr": val, "config": run_config}
+            )
         _save_checkpoint(run, "last.pt", state)
         _write_history(run, history)
         bar.set_postfix(loss=f"{row['train_loss']:.5f}", val_psnr=f"{val:.2f}")
@@ -320,5 +331,11 @@ def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, di
     params = dict(config["model"])
     model = build_model(params.pop("name"), **params)
     state = _load_checkpoint(run, which)
+    _check_settings(run, state.get("config"), which, config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config
+
+
+def write_config(run, config: dict) -> None:
+    """Write ``config.json`` into the run folder ``run`` (atomically)."""
+    atomic_write(Path(run) / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))

@@ -1,13 +1,23 @@
-"""Claims about the book's sources: the template of every chapter, the table of contents, the Colab install."""
+"""Claims about the book's sources: the template of every chapter, the Markdown/notebook pairs, the Colab install."""
 
 import json
 import re
+import sys
 from pathlib import Path
 
+import jupytext
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from build_book import is_plain_page  # noqa: E402
+
+SETUP = """# NBVAL_IGNORE_OUTPUT
+from stainlib.book import setup
+
+settings = setup(profile, data_root, categories, epochs, image_size)
+category = settings.category"""
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 ENTRIES = [TOC["root"]] + [c["file"] for c in TOC["chapters"]]
@@ -36,9 +46,10 @@ def test_chapter_follows_the_template(entry):
     assert kinds[0] == "code" and "google.colab" in text[0] and "remove-cell" in c[0][2]
     assert kinds[1] == "markdown" and text[1].startswith("# ") and "**What you will learn**" in text[1]
     assert "parameters" in c[2][2]
-    for name in ("profile", "data_dir", "categories", "epochs", "image_size"):
+    for name in ("profile", "data_root", "categories", "epochs", "image_size"):
         assert re.search(rf"^{name} = ", text[2], re.M), name
     assert re.search(r'^profile = "auto"', text[2], re.M)
+    assert text[3] == SETUP  # the chapter's setup is one call, the same in every chapter
     summary = next(i for i, s in enumerate(text) if s.startswith("## Summary"))
     exercises = next(i for i, s in enumerate(text) if s.startswith("## Exercises"))
     assert summary < exercises == len(c) - 1
@@ -67,3 +78,20 @@ def test_offline_assets_are_vendored_outside_static_underscore_and_configured():
         assert not path.startswith("http")
         assert (ROOT / "static" / path).is_file(), path
     assert not (ROOT / "_static").exists()
+
+
+def essence(notebook):
+    return [(c.cell_type, c.source.strip(), c.metadata.get("tags", [])) for c in notebook.cells]
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_chapter_markdown_and_notebook_are_in_sync(entry):
+    md, nb = ROOT / f"{entry}.md", ROOT / f"{entry}.ipynb"
+    assert md.exists(), f"{md} is missing: run jupytext --set-formats ipynb,md:myst {nb}"
+    assert essence(jupytext.read(md)) == essence(jupytext.read(nb)), f"out of sync: run jupytext --sync {md}"
+    assert jupytext.read(nb).metadata["jupytext"]["formats"] == "ipynb,md:myst"
+
+
+def test_only_plain_markdown_pages_are_copied_into_the_site_sources_not_the_chapters_twins():
+    plain = sorted(p.name for p in (ROOT / "book").glob("*.md") if is_plain_page(p))
+    assert plain == ["references.md"]

@@ -137,3 +137,40 @@ def test_channels_last_auto_is_recorded_resolved_and_does_not_block_resuming(tmp
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "off"
     with pytest.raises(ValueError, match="channels_last must be"):
         fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", channels_last="yes"), log=lambda *_: None)
+
+
+def test_resume_without_config_json_compares_with_the_settings_stored_in_the_checkpoint(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(), TRAIN, VAL, Interrupting(6), config(tmp_path), log=lambda *_: None)
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(RunError, match=r"\(last.pt\)(.|\n)*train.lr: 0.001 in the run folder, 0.01 now"):
+        fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, lr=1e-2), log=lambda *_: None)
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path), log=lambda *_: None)  # the same settings resume
+    assert (
+        out["resumed_from"] == 1 and json.loads((tmp_path / "run" / "config.json").read_text())["train"]["lr"] == 1e-3
+    )
+
+
+def test_a_finished_run_asked_for_fewer_epochs_keeps_its_config(tmp_path):
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path), log=lambda *_: None)
+    before = (tmp_path / "run" / "config.json").read_text()
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1), log=lambda *_: None)
+    assert out["resumed_from"] == 2 and (tmp_path / "run" / "config.json").read_text() == before
+    assert json.loads(before)["train"]["epochs"] == 2 and is_complete(tmp_path / "run")
+
+
+def test_load_run_refuses_a_config_json_that_disagrees_with_the_checkpoint(tmp_path):
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path), log=lambda *_: None)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["corruption"] = "drops"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match=r"\(best.pt\)(.|\n)*corruption: 'stain' in the run folder, 'drops' now"):
+        load_run(tmp_path / "run")
+
+
+def test_samples_per_epoch_sets_the_steps_of_an_epoch(tmp_path):
+    calls = Interrupting(10**6)  # counts the corruption calls: one for validation, then one per step
+    fit(tiny(), TRAIN, VAL, calls, config(tmp_path, epochs=1, samples_per_epoch=20), log=lambda *_: None)
+    assert calls.calls == 1 + 5  # ceil(20 / batch 4) steps, drawing from 12 training images
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["train"]["samples_per_epoch"] == 20

@@ -1,5 +1,9 @@
 """Build the book: execute every chapter with papermill, check the executed notebooks with nbval, build the site.
 
+Each chapter is a pair made by Jupytext: ``book/NAME.md`` (MyST Markdown, the file to edit and review) and
+``book/NAME.ipynb`` (what papermill executes and Colab opens).  After editing the Markdown, run
+``jupytext --sync book/*.md`` (tests/test_book.py fails while a pair is out of sync).
+
     python tools/build_book.py [--profile auto|fast|full] [--chapters NAME ...] [--skip-nbval]
 
 1. Every chapter listed in _toc.yml is executed by papermill, from the repository root, into _build/src/book/.
@@ -73,12 +77,21 @@ def hide_injected_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def is_plain_page(path: Path) -> bool:
+    """A Markdown page of its own (the references), not the Jupytext twin of a chapter's notebook.
+
+    The twins are left out of the site's sources: the site is built from the executed notebooks, and a page found
+    both as ``.md`` and as ``.ipynb`` would be a duplicate (a warning, an error under ``-W``).
+    """
+    return path.suffix == ".md" and not path.with_suffix(".ipynb").exists()
+
+
 def copy_sources() -> None:
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copy(ROOT / name, SRC / name)
     shutil.copytree(ROOT / "static", SRC / "static", dirs_exist_ok=True)
     for path in (ROOT / "book").iterdir():
-        if path.suffix == ".md" or path.is_dir() and path.name == "figures":
+        if is_plain_page(path) or path.is_dir() and path.name == "figures":
             target = SRC / "book" / path.name
             shutil.copytree(path, target, dirs_exist_ok=True) if path.is_dir() else shutil.copy(path, target)
 

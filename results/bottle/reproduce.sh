@@ -7,7 +7,7 @@ set -euo pipefail
 data=${1:?DATA_ROOT}
 epochs=${2:?EPOCHS}
 out=results
-common=(--data "$data" --categories bottle --epochs "$epochs" --size 256 --color gray --out "$out")
+common=(--data-root "$data" --categories bottle --epochs "$epochs" --image-size 256 --color gray --out "$out")
 # Tables I and II: AE and AESc, trained with none and stain, scored by residual and uncertainty.
 stainlib sweep --grid table1 "${common[@]}"
 # Beyond the paper: the combined map, on AESc + stain.
@@ -15,8 +15,8 @@ stainlib evaluate "$out/bottle/aesc-stain-s0" --method combined
 # Seed study: AESc + stain with two more seeds (seed 0 is in the grid).
 for seed in 1 2; do
   run="$out/bottle/aesc-stain-s$seed"
-  stainlib train --data "$data" --category bottle --model aesc --corruption stain --epochs "$epochs" --size 256 \
-    --seed "$seed" --out "$run"
+  stainlib train --data-root "$data" --category bottle --model aesc --corruption stain --epochs "$epochs" \
+    --image-size 256 --seed "$seed" --out "$out"
   stainlib evaluate "$run" --method residual
   stainlib evaluate "$run" --method uncertainty
 done

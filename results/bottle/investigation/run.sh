@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The investigation of results/bottle/README.md: do the gaps to the paper shrink with more epochs?
 # Copies of two committed 20-epoch runs, resumed to 60 epochs (same seed, same settings otherwise).
+# Written for the command line before RunSpec (commit a4a7933: --data, --size, --out RUN_FOLDER); the committed
+# results it made use that layout of config.json, which stainlib.tables still reads.
 set -euo pipefail
 here=results/bottle/investigation
 for run in ae-none-s0 aesc-stain-s0; do

@@ -1,0 +1,139 @@
+"""What the chapters share: the fast and full profiles, their one-line setup, and the project folder (all chapters).
+
+Every chapter opens with ``settings = setup(profile, data_root, categories, epochs, image_size)``: ``auto`` is
+``full`` (the real MVTec AD, the paper's settings) where CUDA is present and ``fast`` (the synthetic dataset, small
+images, few epochs) elsewhere.  :meth:`BookSettings.spec` turns the settings into the :class:`~stainlib.spec.RunSpec`
+of a run, which :func:`stainlib.runs.load_or_train` and :func:`stainlib.sweep.sweep` take.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .spec import RunSpec
+
+__all__ = ["PROFILES", "BookSettings", "project_dir", "setup"]
+
+PROFILES = {
+    # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
+    # Batches of 8 give the tiny training set (48 images) enough optimiser steps in few epochs.
+    "fast": {
+        "data_root": "data/synthetic",
+        "categories": ["wood"],
+        "epochs": 20,
+        "image_size": 64,
+        "batch_size": 8,
+        "n_samples": 10,
+    },
+    # The paper's settings on the real MVTec AD (a GPU is advised).
+    "full": {
+        "data_root": "data/mvtec_ad",
+        "categories": ["bottle"],
+        "epochs": 250,
+        "image_size": 256,
+        "batch_size": 16,
+        "n_samples": 30,
+    },
+}
+
+
+def project_dir(start: str | os.PathLike | None = None) -> Path:
+    """The stainbook checkout that holds ``start`` (default: the working directory), found by its ``_toc.yml``.
+
+    Chapters run from ``book/`` (Jupyter, nbval) or from the repository root (papermill, the CLI); both resolve
+    ``data/``, ``runs/`` and ``results/`` against this folder.  Outside a checkout (Colab), the working directory is
+    returned.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists() and (folder / "stainlib").is_dir():
+            return folder
+    return here
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    """A chapter's resolved settings: the profile's values with the chapter's overrides applied."""
+
+    profile: str
+    data_root: Path
+    categories: list
+    epochs: int
+    image_size: int
+    batch_size: int
+    n_samples: int
+    runs_dir: Path
+
+    @property
+    def category(self) -> str:
+        """The first category: the one the chapters show."""
+        return self.categories[0]
+
+    def spec(
+        self, category=None, model: str = "aesc", corruption: str = "stain", seed: int = 0, color: str = "gray"
+    ) -> RunSpec:
+        """The spec of one run in this profile (default: AESc + stain on the first category)."""
+        return RunSpec(
+            data_root=str(self.data_root),
+            category=category or self.category,
+            model=model,
+            corruption=corruption,
+            image_size=self.image_size,
+            color=color,
+            epochs=self.epochs,
+            seed=seed,
+            batch_size=self.batch_size,
+        )
+
+
+def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, image_size=None, log=print):
+    """Resolve a chapter's parameters into :class:`BookSettings`.
+
+    Any of ``data_root``, ``categories``, ``epochs`` and ``image_size`` overrides the profile's value.  The synthetic
+    dataset is generated on first use; a missing real dataset is an error that says how to get it.  Runs go to
+    ``runs/book-<profile>/`` in the checkout.
+    """
+    import torch
+
+    from .train import pick_device
+
+    if profile == "auto":
+        profile = "full" if torch.cuda.is_available() else "fast"
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be 'auto', 'fast' or 'full', got {profile!r}")
+    given = {"data_root": data_root, "categories": categories, "epochs": epochs, "image_size": image_size}
+    s = {**PROFILES[profile], **{k: v for k, v in given.items() if v is not None}}
+    root = project_dir()
+    data = Path(s["data_root"]).expanduser()
+    data = (data if data.is_absolute() else root / data).resolve()
+    missing = [c for c in s["categories"] if not (data / c / "train" / "good").is_dir()]
+    if missing:
+        if data.name == "synthetic":
+            from .synthetic import make_synthetic
+
+            make_synthetic(data)
+        else:
+            from .download import MANUAL_HELP
+
+            raise FileNotFoundError(
+                f"no category {', '.join(missing)} in {data}. On a machine with internet, run "
+                f"stainlib.download.download_mvtec({str(data)!r}, {missing!r}); otherwise: "
+                + MANUAL_HELP.format(root=data)
+            )
+    settings = BookSettings(
+        profile=profile,
+        data_root=data,
+        categories=list(s["categories"]),
+        epochs=int(s["epochs"]),
+        image_size=int(s["image_size"]),
+        batch_size=int(s["batch_size"]),
+        n_samples=int(s["n_samples"]),
+        runs_dir=root / "runs" / f"book-{profile}",
+    )
+    log(
+        f"profile {profile}: data {data}, categories {', '.join(settings.categories)}, {settings.image_size} px, "
+        f"{settings.epochs} epochs, device {pick_device()}"
+    )
+    return settings

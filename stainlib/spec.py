@@ -1,0 +1,132 @@
+"""What a run is: its data, network, corruption and training budget, as one frozen value (book chapter 5).
+
+A :class:`RunSpec` names its run folder (:attr:`RunSpec.name`, the only place a run folder name is built) and the
+settings written into the folder's ``config.json``.  Before a run folder is reused, loaded or resumed, the spec is
+compared with what the folder stores (:meth:`RunSpec.differences`); a run made with other settings is never reused
+silently.  The device is not part of a run's identity, and neither are the evaluation settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import MODELS
+from .noise import CORRUPTIONS
+
+__all__ = ["COLORS", "RunSpec", "run_name", "stored_settings"]
+
+COLORS = ("gray", "rgb")
+VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run.  ``data_root`` is resolved to an absolute path on creation.
+
+    ``samples_per_epoch`` is the number of training images drawn per epoch; ``None`` is one pass over the training
+    split.
+    """
+
+    data_root: str
+    category: str
+    model: str = "aesc"
+    corruption: str = "stain"
+    image_size: int = 256
+    color: str = "gray"
+    epochs: int = 250
+    samples_per_epoch: int | None = None
+    seed: int = 0
+    lr: float = 1e-3
+    batch_size: int = 16
+
+    def __post_init__(self):
+        object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
+        if not self.category or self.category in (".", "..") or "/" in self.category or "\\" in self.category:
+            raise ValueError(f"category must be a folder name, got {self.category!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {self.corruption!r}; known: {', '.join(CORRUPTIONS)}")
+        if self.color not in COLORS:
+            raise ValueError(f"color must be 'gray' or 'rgb', got {self.color!r}")
+        for key in ("image_size", "epochs", "batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.samples_per_epoch is not None and int(self.samples_per_epoch) < 1:
+            raise ValueError(f"samples_per_epoch must be at least 1 or None, got {self.samples_per_epoch}")
+        if not float(self.lr) > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    @property
+    def name(self) -> str:
+        """The run folder's name: ``{model}-{corruption}-s{seed}``, with ``-rgb`` for colour runs."""
+        return run_name(self.model, self.corruption, self.seed, self.color)
+
+    def folder(self, out) -> Path:
+        """The run folder under ``out``: ``<out>/<category>/<name>``."""
+        return Path(out) / self.category / self.name
+
+    def replace(self, **changes) -> RunSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def data_config(self) -> dict:
+        """The ``data`` part of ``config.json``: enough to read the same splits again."""
+        return {
+            "data_root": self.data_root,
+            "category": self.category,
+            "image_size": self.image_size,
+            "color": self.color,
+            "val_fraction": VAL_FRACTION,
+            "split_seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> RunSpec:
+        """The spec a run folder's ``config.json`` describes (the old layout too)."""
+        return cls(**stored_settings(config))
+
+    def differences(self, stored: dict, extend: bool = True) -> list[str]:
+        """The settings in which a run folder's ``config.json`` (``stored``) differs from this spec, one line each.
+
+        With ``extend``, a spec with more epochs than the stored run is not a difference: it extends the run.
+        """
+        old = stored_settings(stored)
+        diffs = []
+        for key, now in self.to_dict().items():
+            then = old.get(key)
+            if key == "epochs" and extend and then is not None and now > then:
+                continue
+            if then != now:
+                diffs.append(f"{key}: {then!r} in the run folder, {now!r} now")
+        return diffs
+
+
+def run_name(model: str, corruption: str, seed: int = 0, color: str = "gray") -> str:
+    """The one place a run folder name is made (:attr:`RunSpec.name` uses it; the tables look runs up by it)."""
+    return f"{model}-{corruption}-s{seed}" + ("-rgb" if color == "rgb" else "")
+
+
+def stored_settings(config: dict) -> dict:
+    """The settings of a ``config.json`` under the names of :class:`RunSpec`, as stored (roots are not resolved).
+
+    Reads the layout before ``RunSpec`` too (``data.root`` and ``data.size``), as in the committed ``results/``.
+    """
+    data, train = config.get("data", {}), config.get("train", {})
+    return {
+        "data_root": data.get("data_root", data.get("root")),
+        "category": data.get("category"),
+        "model": config.get("model", {}).get("name"),
+        "corruption": config.get("corruption"),
+        "image_size": data.get("image_size", data.get("size")),
+        "color": data.get("color", "gray"),
+        "epochs": train.get("epochs"),
+        "samples_per_epoch": train.get("samples_per_epoch"),
+        "seed": train.get("seed", 0),
+        "lr": train.get("lr"),
+        "batch_size": train.get("batch_size"),
+    }

@@ -1,0 +1,170 @@
+"""Grids of runs: the paper's Tables I-III, trained and evaluated in one call (book chapters 7 and 8).
+
+The grids are defined here, once: :data:`TABLE_1_2_GRID` (AE and AESc, each trained with none and with stain, each
+scored by the residual and the uncertainty) and :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in
+the paper's column order, scored by the residual).  :func:`sweep` runs a grid in this process or, with ``jobs`` > 1,
+in subprocesses started from argument lists (never through a shell); :func:`commands` gives those argument lists.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from .runs import check_run, evaluate, read_metrics, train
+from .spec import RunSpec
+
+__all__ = ["GRIDS", "TABLE_1_2_GRID", "TABLE_3_CORRUPTIONS", "commands", "grid_runs", "sweep"]
+
+TABLE_1_2_GRID = [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")]
+TABLE_3_CORRUPTIONS = (
+    "none",
+    "drops",
+    "gaussian-0.1",
+    "gaussian-0.2",
+    "gaussian-0.4",
+    "gaussian-0.8",
+    "scratch",
+    "stain",
+    "mix1",
+    "mix2",
+)
+"""The corruptions of Table III, in the paper's column order."""
+GRIDS = {
+    "table1": TABLE_1_2_GRID,
+    "table2": TABLE_1_2_GRID,
+    "table3": [("aesc", c, ("residual",)) for c in TABLE_3_CORRUPTIONS],
+}
+"""Each grid: (model, corruption, evaluation methods) per run, for every category and seed."""
+
+
+def grid_runs(grid: str, base: RunSpec, categories, seeds=(0,)) -> list[tuple[RunSpec, tuple]]:
+    """The (spec, methods) of every run of ``grid``: ``base`` with each category, seed, model and corruption."""
+    if grid not in GRIDS:
+        raise ValueError(f"unknown grid {grid!r}; known: {', '.join(GRIDS)}")
+    return [
+        (base.replace(category=cat, model=m, corruption=c, seed=s), methods)
+        for cat in categories
+        for s in seeds
+        for m, c, methods in GRIDS[grid]
+    ]
+
+
+def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "auto") -> list[list[str]]:
+    """The ``stainlib`` argument lists (without the program) that train ``spec`` and evaluate it by ``methods``."""
+    run = str(spec.folder(out))
+    train_args = [
+        "train",
+        "--data-root",
+        spec.data_root,
+        "--category",
+        spec.category,
+        "--model",
+        spec.model,
+        "--corruption",
+        spec.corruption,
+        "--image-size",
+        str(spec.image_size),
+        "--color",
+        spec.color,
+        "--epochs",
+        str(spec.epochs),
+        *(["--samples-per-epoch", str(spec.samples_per_epoch)] if spec.samples_per_epoch else []),
+        "--seed",
+        str(spec.seed),
+        "--lr",
+        repr(spec.lr),
+        "--batch-size",
+        str(spec.batch_size),
+        "--device",
+        device,
+        "--out",
+        str(out),
+    ]
+    evals = [["evaluate", run, "--method", m, "--n-samples", str(n_samples), "--device", device] for m in methods]
+    return [train_args, *evals]
+
+
+def _in_subprocesses(todo, out, n_samples, device, jobs, log) -> dict:
+    import torch
+
+    gpus = torch.cuda.device_count()
+
+    def work(i_item):
+        i, (spec, methods) = i_item
+        env = dict(os.environ)
+        if gpus > 1:
+            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+        for args in commands(spec, out, methods, n_samples, device):
+            proc = subprocess.run(
+                [sys.executable, "-m", "stainlib.cli", *args], env=env, capture_output=True, text=True
+            )
+            if proc.returncode != 0:
+                lines = (proc.stderr or proc.stdout).strip().splitlines()
+                return spec, lines[-1] if lines else f"exit status {proc.returncode}"
+        return spec, None
+
+    failed = {}
+    with ThreadPoolExecutor(jobs) as pool:
+        for spec, error in pool.map(work, enumerate(todo)):
+            if error is not None:
+                failed[str(spec.folder(out))] = error
+                log(f"FAILED {spec.folder(out)}: {error}")
+    return failed
+
+
+def sweep(
+    grid: str,
+    base: RunSpec,
+    categories,
+    seeds=(0,),
+    out="results",
+    n_samples: int = 30,
+    device: str = "auto",
+    jobs: int = 1,
+    retrain: bool = False,
+    log=print,
+) -> dict:
+    """Train and evaluate every run of a grid; skip complete runs, resume unfinished ones, go on after a crash.
+
+    ``base`` gives the data root, image size, colour, budget, learning rate and batch size of every run; the grid
+    sets its category, model, corruption and seed.  A run folder made with other settings is a failure (or is
+    trained anew with ``retrain``), never reused.  Returns ``{"done": [...], "skipped": [...], "failed": {run:
+    error}}`` with each error a string.  With ``jobs`` > 1, runs go to subprocesses, one per GPU in turn where there
+    are several.
+    """
+    report = {"done": [], "skipped": [], "failed": {}}
+    todo = []
+    for spec, methods in grid_runs(grid, base, categories, seeds):
+        run = spec.folder(out)
+        try:
+            if check_run(spec, run, retrain=retrain, log=log) and all(m in read_metrics(run) for m in methods):
+                report["skipped"].append(str(run))
+                continue
+        except Exception as exc:  # a folder with other settings: reported, the others go on
+            report["failed"][str(run)] = f"{type(exc).__name__}: {exc}"
+            continue
+        todo.append((spec, methods))
+    if jobs > 1:
+        report["failed"].update(_in_subprocesses(todo, out, n_samples, device, jobs, log))
+        report["done"] += [str(s.folder(out)) for s, _ in todo if str(s.folder(out)) not in report["failed"]]
+    else:
+        for spec, methods in todo:
+            run = spec.folder(out)
+            try:
+                train(spec, out, device=device, retrain=retrain, log=log)
+                for method in methods:
+                    evaluate(run, method, n_samples=n_samples, device=device, spec=spec, log=log)
+                report["done"].append(str(run))
+            except Exception as exc:  # one crashed run must not stop the others
+                report["failed"][str(run)] = f"{type(exc).__name__}: {exc}"
+                log(f"FAILED {run}: {type(exc).__name__}: {exc}")
+    log(
+        f"sweep {grid}: {len(report['done'])} done, {len(report['skipped'])} already complete, "
+        f"{len(report['failed'])} failed"
+    )
+    for run, error in report["failed"].items():
+        log(f"  failed: {run}: {error}")
+    return report

@@ -1,0 +1,135 @@
+"""The paper's Tables I-III from a folder of runs, with the paper's number beside ours (book chapters 7 and 8).
+
+:func:`make_table` collects ``<results>/<category>/<run>/metrics.json`` into the paper's layout, adds the texture,
+object and overall means, and records where the numbers come from (data, image size, colour, epochs, device, git
+commit).  The paper's numbers (``data/paper_tables.csv``) are keyed by dataset and category: a synthetic ``wood`` is
+not compared with MVTec AD's ``wood``.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
+from .runs import read_config, read_metrics
+from .spec import run_name, stored_settings
+from .sweep import TABLE_1_2_GRID, TABLE_3_CORRUPTIONS
+from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES
+
+__all__ = ["TABLE_COLUMNS", "make_table"]
+
+_NETWORKS = {"ae": "AE", "aesc": "AESc"}
+# Columns of Tables I and II (as the paper orders them): method, network, training corruption.
+_COLUMNS_1_2 = [(meth, _NETWORKS[m], c) for meth in ("uncertainty", "residual") for m, c, _ in TABLE_1_2_GRID]
+TABLE_COLUMNS = {
+    "I": ("image_auroc", _COLUMNS_1_2),
+    "II": ("pixel_auroc", _COLUMNS_1_2),
+    "III": ("image_auroc", [("residual", "AESc", c) for c in TABLE_3_CORRUPTIONS]),
+}
+"""Each table: its metric and its columns (method, network, training corruption)."""
+
+
+def _paper_numbers(table: str) -> dict:
+    from .book import project_dir
+
+    path = project_dir() / "data" / "paper_tables.csv"
+    if not path.exists():
+        path = Path(__file__).resolve().parents[1] / "data" / "paper_tables.csv"
+    out = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["table"] == table:
+                key = (row["dataset"], row["category"], row["method"], row["network"], row["corruption"])
+                out[key] = float(row["auroc"])
+    return out
+
+
+def _git_commit(folder: Path) -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=folder, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", write: bool = True) -> dict:
+    """Collect ``results/<category>/<run>/metrics.json`` into the paper's layout, with the paper's number beside ours.
+
+    Returns ``{"rows": [...], "columns": [...], "provenance": {...}, "markdown": str}`` and, with ``write``, saves
+    ``table_<table>.csv`` and ``table_<table>.md`` in ``results``.
+    """
+    if table not in TABLE_COLUMNS:
+        raise ValueError(f"unknown table {table!r}; known: {', '.join(TABLE_COLUMNS)}")
+    results = Path(results)
+    metric, columns = TABLE_COLUMNS[table]
+    paper = _paper_numbers(table)
+    categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
+    rows, provenance = [], {"data": set(), "size": set(), "epochs": set(), "device": set(), "color": set()}
+    for cat in categories:
+        row, dataset = {"category": cat}, "mvtec_ad"
+        for meth, net, cor in columns:
+            run = results / cat / run_name(net.lower(), cor, seed, color)
+            ours = read_metrics(run).get(meth)
+            if ours is not None:
+                s = stored_settings(read_config(run))
+                dataset = ours.get("data", {}).get("dataset", dataset)
+                provenance["data"].add(s["data_root"])
+                provenance["size"].add(s["image_size"])
+                provenance["color"].add(s["color"])
+                provenance["epochs"].add(s["epochs"])
+                provenance["device"].add(ours["device"])
+            row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]
+        for meth, net, cor in columns:
+            row[f"{meth}/{net}/{cor} (paper)"] = paper.get((dataset, cat, meth, net, cor))
+        rows.append(row)
+    keys = [f"{m}/{n}/{c}{suffix}" for m, n, c in columns for suffix in ("", " (paper)")]
+    groups = {"mean textures": MVTEC_TEXTURES + SYNTHETIC_TEXTURES, "mean objects": MVTEC_OBJECTS + SYNTHETIC_OBJECTS}
+    for label, members in groups.items():
+        sub = [r for r in rows if r["category"] in members]
+        if sub:
+            rows.append({"category": label, **{k: _mean([r[k] for r in sub]) for k in keys}})
+    real = [r for r in rows if not r["category"].startswith("mean")]
+    if real:
+        rows.append({"category": "mean all", **{k: _mean([r[k] for r in real]) for k in keys}})
+    prov = {k: sorted(map(str, v)) for k, v in provenance.items()}
+    prov["commit"] = _git_commit(results)
+    prov["metric"] = metric
+    md = _markdown(table, rows, columns, prov)
+    if write and rows:
+        _write_csv(results / f"table_{table}.csv", rows, keys)
+        (results / f"table_{table}.md").write_text(md)
+    return {"rows": rows, "columns": columns, "provenance": prov, "markdown": md}
+
+
+def _write_csv(path: Path, rows: list[dict], keys: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["category", *keys])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else (round(v, 4) if isinstance(v, float) else v)) for k, v in r.items()})
+
+
+def _markdown(table, rows, columns, prov) -> str:
+    def cell(v):
+        return "–" if v is None else f"{v:.2f}"
+
+    head = "| category | " + " | ".join(f"{m} {n}+{c}" for m, n, c in columns) + " |"
+    lines = [f"Table {table}: {prov['metric']}, ours (paper).", "", head, "|" + "---|" * (len(columns) + 1)]
+    for r in rows:
+        cells = [f"{cell(r[f'{m}/{n}/{c}'])} ({cell(r[f'{m}/{n}/{c} (paper)'])})" for m, n, c in columns]
+        lines.append(f"| {r['category']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "
+        f"({', '.join(prov['color']) or '–'}); epochs {', '.join(prov['epochs']) or '–'}; "
+        f"device {', '.join(prov['device']) or '–'}; commit {prov['commit']}.",
+    ]
+    return "\n".join(lines) + "\n"

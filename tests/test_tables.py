@@ -1,0 +1,55 @@
+"""Claims about stainlib.tables: the paper's tables from run folders, with the paper's numbers (chapters 7, 8)."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stainlib.tables import make_table
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def fake_run(folder, cat, trained, auroc, dataset=None):
+    run = folder / cat / "aesc-stain-s0"
+    run.mkdir(parents=True)
+    shutil.copy(trained / "config.json", run / "config.json")
+    result = {"image_auroc": auroc, "device": "cpu"}
+    if dataset:
+        result["data"] = {"dataset": dataset}
+    (run / "metrics.json").write_text(json.dumps({"residual": result}))
+
+
+def test_table_puts_the_paper_number_beside_ours_with_means(tmp_path, trained):
+    for cat in ("bottle", "carpet"):
+        fake_run(tmp_path, cat, trained, 0.9)
+    table = make_table(tmp_path, "I")
+    rows = {r["category"]: r for r in table["rows"]}
+    assert rows["bottle"]["residual/AESc/stain"] == 0.9
+    assert rows["bottle"]["residual/AESc/stain (paper)"] == 0.98
+    assert rows["carpet"]["residual/AESc/stain (paper)"] == 0.89
+    assert rows["mean all"]["residual/AESc/stain"] == pytest.approx(0.9)
+    assert rows["mean textures"]["residual/AESc/stain (paper)"] == 0.89
+    assert "0.90 (0.98)" in table["markdown"]
+    with open(tmp_path / "table_I.csv") as f:
+        assert next(csv.DictReader(f))["category"] == "bottle"
+
+
+def test_a_synthetic_category_is_not_compared_with_the_mvtec_category_of_the_same_name(tmp_path, trained):
+    fake_run(tmp_path, "wood", trained, 0.7, dataset="synthetic")
+    row = make_table(tmp_path, "I", write=False)["rows"][0]
+    assert row["residual/AESc/stain"] == 0.7 and row["residual/AESc/stain (paper)"] is None
+
+
+@pytest.mark.parametrize("table", ["I", "II", "III"])
+def test_the_committed_results_give_the_committed_tables(table):
+    expected = (RESULTS / f"table_{table}.csv").read_text()
+    made = make_table(RESULTS, table, write=False)
+    rows = list(csv.DictReader(expected.splitlines()))
+    for want, got in zip(rows, made["rows"], strict=True):
+        assert want["category"] == got["category"]
+        for key, value in want.items():
+            if key != "category":
+                assert (round(got[key], 4) if got[key] is not None else "") == (float(value) if value else ""), key
