@@ -80,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     _spec_arguments(w, one_category=False)
     w.add_argument("--n-samples", type=int, default=30, help="Monte-Carlo dropout passes")
     w.add_argument("--jobs", type=int, default=1)
-    w.add_argument("--print-commands", action="store_true", help="print one command per run and exit")
+    w.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="print one `stainlib sweep ... --task K` command per run and exit (for tools/slurm_array.sh)",
+    )
+    w.add_argument("--task", type=int, help="run only the K-th run of the grid (0-based), as a job-array task does")
 
     b = sub.add_parser("table", help="write a results table in the paper's layout")
     b.add_argument("results")
@@ -143,16 +148,26 @@ def _run(args) -> int:
 
         evaluate(args.run, args.method, n_samples=args.n_samples, device=args.device, data_root=args.data_root)
     elif args.command == "sweep":
-        from .sweep import commands, grid_runs, sweep
+        from .sweep import sweep, task_commands
 
         base = _spec(args, category=args.categories[0])
         if args.print_commands:
-            for spec, methods in grid_runs(args.grid, base, args.categories, args.seeds):
-                argvs = commands(spec, args.out, methods, args.n_samples, args.device)
-                print(" && ".join(shlex.join(["stainlib", *argv]) for argv in argvs))
+            for argv in task_commands(
+                args.grid, base, args.categories, args.seeds, args.out, args.n_samples, args.device
+            ):
+                print(shlex.join(argv))
             return 0
         report = sweep(
-            args.grid, base, args.categories, args.seeds, args.out, args.n_samples, args.device, args.jobs, args.retrain
+            args.grid,
+            base,
+            args.categories,
+            args.seeds,
+            args.out,
+            args.n_samples,
+            args.device,
+            args.jobs,
+            args.retrain,
+            task=args.task,
         )
         return 1 if report["failed"] else 0
     elif args.command == "table":

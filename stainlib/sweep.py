@@ -4,11 +4,21 @@ The grids are defined here, once: :data:`TABLE_1_2_GRID` (AE and AESc, each trai
 scored by the residual and the uncertainty) and :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in
 the paper's column order, scored by the residual).  :func:`sweep` runs a grid in this process or, with ``jobs`` > 1,
 in subprocesses started from argument lists (never through a shell); :func:`commands` gives those argument lists.
+
+Past one process:
+
+* **several GPUs on one node**: with ``jobs`` > 1, each subprocess holds one GPU slot for its whole run and sees only
+  that GPU (``CUDA_VISIBLE_DEVICES``); slots are handed out as runs finish, so two runs share a GPU only when there
+  are more jobs than GPUs (then the slots are spread evenly over the GPUs).
+* **a cluster**: :func:`task_commands` gives one ``stainlib sweep ... --task K`` command per run of the grid
+  (``stainlib sweep --print-commands``); ``tools/slurm_array.sh`` runs line K of that list in SLURM array task K.  A
+  task whose run is already complete skips it, so a re-submitted array only does what is missing.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from .runs import check_run, evaluate, read_metrics, train
 from .spec import RunSpec
 
-__all__ = ["GRIDS", "TABLE_1_2_GRID", "TABLE_3_CORRUPTIONS", "commands", "grid_runs", "sweep"]
+__all__ = [
+    "GRIDS",
+    "TABLE_1_2_GRID",
+    "TABLE_3_CORRUPTIONS",
+    "commands",
+    "gpu_slots",
+    "grid_runs",
+    "sweep",
+    "task_commands",
+]
 
 TABLE_1_2_GRID = [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")]
 TABLE_3_CORRUPTIONS = (
@@ -87,28 +106,86 @@ def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "au
     return [train_args, *evals]
 
 
+def task_commands(
+    grid: str, base: RunSpec, categories, seeds=(0,), out="results", n_samples: int = 30, device: str = "auto"
+) -> list[list[str]]:
+    """One argument list per run of ``grid``: ``python -m stainlib.cli sweep ... --task K``, for a job array.
+
+    Each command trains and evaluates the K-th run of the grid (the order of :func:`grid_runs`) and skips it if it is
+    already complete.  The program is this interpreter (``sys.executable``), so the commands run in the same
+    environment on every node that shares the file system.
+    """
+    runs = grid_runs(grid, base, categories, seeds)
+    shared = [
+        "sweep",
+        "--grid",
+        grid,
+        "--data-root",
+        base.data_root,
+        "--categories",
+        *categories,
+        "--seeds",
+        *map(str, seeds),
+        "--image-size",
+        str(base.image_size),
+        "--color",
+        base.color,
+        "--epochs",
+        str(base.epochs),
+        *(["--samples-per-epoch", str(base.samples_per_epoch)] if base.samples_per_epoch else []),
+        "--lr",
+        repr(base.lr),
+        "--batch-size",
+        str(base.batch_size),
+        "--n-samples",
+        str(n_samples),
+        "--device",
+        device,
+        "--out",
+        str(out),
+    ]
+    return [[sys.executable, "-m", "stainlib.cli", *shared, "--task", str(k)] for k in range(len(runs))]
+
+
+def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> queue.Queue:
+    """A queue of ``jobs`` GPU slots: the ``CUDA_VISIBLE_DEVICES`` value each concurrent job takes and gives back.
+
+    Slot k is GPU ``k % gpus`` (of the GPUs already visible, where ``visible`` lists them), so the slots spread
+    evenly; with no more jobs than GPUs, every running job has a GPU of its own.  With no GPU, every slot is None.
+    """
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(gpus)]
+    q: queue.Queue = queue.Queue()
+    for k in range(jobs):
+        q.put(ids[k % len(ids)] if ids and gpus > 0 else None)
+    return q
+
+
 def _in_subprocesses(todo, out, n_samples, device, jobs, log) -> dict:
     import torch
 
-    gpus = torch.cuda.device_count()
+    slots = gpu_slots(jobs, torch.cuda.device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
 
-    def work(i_item):
-        i, (spec, methods) = i_item
-        env = dict(os.environ)
-        if gpus > 1:
-            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-        for args in commands(spec, out, methods, n_samples, device):
-            proc = subprocess.run(
-                [sys.executable, "-m", "stainlib.cli", *args], env=env, capture_output=True, text=True
-            )
-            if proc.returncode != 0:
-                lines = (proc.stderr or proc.stdout).strip().splitlines()
-                return spec, lines[-1] if lines else f"exit status {proc.returncode}"
-        return spec, None
+    def work(item):
+        spec, methods = item
+        gpu = slots.get()  # held for the whole run: no other job uses this slot meanwhile
+        try:
+            env = dict(os.environ)
+            if gpu is not None:
+                env["CUDA_VISIBLE_DEVICES"] = gpu
+            for args in commands(spec, out, methods, n_samples, device):
+                proc = subprocess.run(
+                    [sys.executable, "-m", "stainlib.cli", *args], env=env, capture_output=True, text=True
+                )
+                if proc.returncode != 0:
+                    lines = (proc.stderr or proc.stdout).strip().splitlines()
+                    return spec, lines[-1] if lines else f"exit status {proc.returncode}"
+            return spec, None
+        finally:
+            slots.put(gpu)
 
     failed = {}
     with ThreadPoolExecutor(jobs) as pool:
-        for spec, error in pool.map(work, enumerate(todo)):
+        for spec, error in pool.map(work, todo):
             if error is not None:
                 failed[str(spec.folder(out))] = error
                 log(f"FAILED {spec.folder(out)}: {error}")
@@ -126,18 +203,25 @@ def sweep(
     jobs: int = 1,
     retrain: bool = False,
     log=print,
+    task: int | None = None,
 ) -> dict:
     """Train and evaluate every run of a grid; skip complete runs, resume unfinished ones, go on after a crash.
 
     ``base`` gives the data root, image size, colour, budget, learning rate and batch size of every run; the grid
     sets its category, model, corruption and seed.  A run folder made with other settings is a failure (or is
     trained anew with ``retrain``), never reused.  Returns ``{"done": [...], "skipped": [...], "failed": {run:
-    error}}`` with each error a string.  With ``jobs`` > 1, runs go to subprocesses, one per GPU in turn where there
-    are several.
+    error}}`` with each error a string.  With ``jobs`` > 1, runs go to subprocesses, each with a GPU of its own
+    where there are enough (see :func:`gpu_slots`).  ``task`` K restricts the sweep to the K-th run of the grid (a
+    job-array task, see :func:`task_commands`).
     """
     report = {"done": [], "skipped": [], "failed": {}}
     todo = []
-    for spec, methods in grid_runs(grid, base, categories, seeds):
+    runs = grid_runs(grid, base, categories, seeds)
+    if task is not None:
+        if not 0 <= task < len(runs):
+            raise ValueError(f"task must be between 0 and {len(runs) - 1} for this grid ({len(runs)} runs), got {task}")
+        runs = [runs[task]]
+    for spec, methods in runs:
         run = spec.folder(out)
         try:
             if check_run(spec, run, retrain=retrain, log=log) and all(m in read_metrics(run) for m in methods):

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import SIZE
@@ -11,6 +12,8 @@ from stainlib.noise import CORRUPTIONS
 from stainlib.spec import RunSpec
 from stainlib.sweep import GRIDS, TABLE_3_CORRUPTIONS, sweep
 from stainlib.tables import make_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def quiet(*_):
@@ -65,3 +68,92 @@ def test_parallel_sweep_runs_no_shell_passes_device_and_lr_and_reports_strings(w
     assert cfg["train"]["lr"] == 2e-3 and cfg["train"]["device"] == "cpu"
     [(failed, error)] = report["failed"].items()
     assert hostile in failed and isinstance(error, str) and "not found" in error
+
+
+def test_gpu_slots_give_each_concurrent_job_its_own_gpu_when_there_are_enough():
+    slots = sweep_module.gpu_slots(jobs=2, gpus=2)
+    held = [slots.get(), slots.get()]
+    assert sorted(held) == ["0", "1"] and slots.empty()
+    slots.put(held[0])  # the first job ends: the next one gets the GPU it freed, not the busy one
+    assert slots.get() == held[0]
+    spread = sweep_module.gpu_slots(jobs=4, gpus=2, visible="3,5")  # more jobs than GPUs: evenly, visible ids kept
+    assert sorted(spread.get() for _ in range(4)) == ["3", "3", "5", "5"]
+    assert sweep_module.gpu_slots(jobs=2, gpus=0).get() is None
+
+
+def test_parallel_sweep_never_runs_two_jobs_on_one_gpu_at_once(wood, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    busy, clashes, lock = {}, [], threading.Lock()
+
+    class Done:
+        returncode, stdout, stderr = 0, "", ""
+
+    def fake_run(argv, env, **_):
+        gpu = env["CUDA_VISIBLE_DEVICES"]
+        with lock:
+            if busy.get(gpu):
+                clashes.append(gpu)
+            busy[gpu] = True
+        time.sleep(0.05 if "train" in argv else 0.01 * (len(argv) % 3))  # uneven durations
+        with lock:
+            busy[gpu] = False
+        return Done()
+
+    monkeypatch.setattr(sweep_module.subprocess, "run", fake_run)
+    base = RunSpec(wood, "wood", image_size=SIZE, epochs=1)
+    report = sweep("table3", base, ["wood"], out=tmp_path / "out", device="cuda", jobs=2, log=quiet)
+    assert len(report["done"]) == len(TABLE_3_CORRUPTIONS) and not clashes
+
+
+def test_sweep_task_runs_only_that_run_and_refuses_an_index_outside_the_grid(wood, tmp_path):
+    base = RunSpec(wood, "wood", image_size=SIZE, epochs=1)
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        sweep("table1", base, ["wood"], out=tmp_path, task=4, log=quiet)
+
+
+@pytest.mark.slow
+def test_slurm_array_script_runs_one_run_per_task_and_skips_complete_ones(wood, tmp_path):
+    import subprocess
+    import sys
+
+    from stainlib.cli import main
+
+    listing = tmp_path / "sweep.txt"
+    out = tmp_path / "out"
+    args = f"sweep --grid table1 --data-root {wood} --categories wood --epochs 1 --image-size {SIZE}"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main([*args.split(), "--n-samples", "2", "--device", "cpu", "--out", str(out), "--print-commands"]) == 0
+    listing.write_text(buffer.getvalue())
+    lines = listing.read_text().splitlines()
+    assert len(lines) == 4 and all(line.endswith(f"--task {k}") for k, line in enumerate(lines))
+    assert all(line.startswith(sys.executable) for line in lines)
+
+    def task(k):
+        env = {"PATH": "/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": str(k), "PYTHONPATH": str(ROOT)}
+        return subprocess.run(
+            ["bash", str(ROOT / "tools" / "slurm_array.sh"), str(listing)],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    first = task(3)
+    assert first.returncode == 0, first.stderr
+    done = [p.name for p in (out / "wood").iterdir()]
+    assert done == ["aesc-stain-s0"]  # the 4th run of the grid: AESc + stain
+    metrics = json.loads((out / "wood" / "aesc-stain-s0" / "metrics.json").read_text())
+    assert set(metrics) >= {"residual", "uncertainty"}
+    again = task(3)
+    assert again.returncode == 0 and "1 already complete" in again.stdout
+    assert task(4).returncode == 2 and "no command for task 4" in task(4).stderr
