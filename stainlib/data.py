@@ -41,6 +41,7 @@ MVTEC_OBJECTS = [
     "zipper",
 ]
 MVTEC_CATEGORIES = MVTEC_TEXTURES + MVTEC_OBJECTS
+MASK_READINGS = ("nearest", "code")
 
 
 class DataError(ValueError):
@@ -78,6 +79,8 @@ class MVTecAD(torch.utils.data.Dataset):
         color: ``gray`` (the paper's setting) or ``rgb``.
         val_fraction, seed: the validation share of ``train/good`` and the seed of its draw.
         cache: keep decoded images in memory after their first read.
+        mask_reading: how a mask is resized to ``size``: ``"nearest"`` (nearest neighbour, then > 127 of 255; the
+            default) or ``"code"`` (the authors' code: antialiased resize, then > 0.9 of 1, which thins the masks).
 
     Every problem with the folder raises :class:`DataError` naming the file or folder.  Nothing is ever written into
     the dataset folder.
@@ -93,7 +96,11 @@ class MVTecAD(torch.utils.data.Dataset):
         val_fraction: float = 0.2,
         seed: int = 0,
         cache: bool = True,
+        mask_reading: str = "nearest",
     ):
+        if mask_reading not in MASK_READINGS:
+            raise ValueError(f"mask_reading must be one of {', '.join(MASK_READINGS)}, got {mask_reading!r}")
+        self.mask_reading = mask_reading
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
         if color not in ("gray", "rgb"):
@@ -169,6 +176,12 @@ class MVTecAD(torch.utils.data.Dataset):
             im = im.resize((self.size, self.size), resample)
         return np.asarray(im)
 
+    def _mask(self, path: Path) -> np.ndarray:
+        """The bool mask of ``path`` at ``size``, under :attr:`mask_reading`."""
+        if self.mask_reading == "code":
+            return self._load(path, "L", Image.LANCZOS) > 0.9 * 255
+        return self._load(path, "L", Image.NEAREST) > 127
+
     def __getitem__(self, index: int) -> dict:
         if index in self._cache:
             return self._cache[index]
@@ -179,7 +192,7 @@ class MVTecAD(torch.utils.data.Dataset):
         if mask_path is None:
             gt_mask = torch.zeros(1, self.size, self.size)
         else:
-            gt_mask = torch.from_numpy(self._load(mask_path, "L", Image.NEAREST) > 127).float()[None]
+            gt_mask = torch.from_numpy(self._mask(mask_path)).float()[None]
         item = {
             "image": image,
             "gt_mask": gt_mask,

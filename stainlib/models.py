@@ -1,13 +1,33 @@
 """The paper's networks: AESc (autoencoder with additive skip connections) and AE (book chapter 4, "Networks").
 
-Section III.A and Fig. 2 of the paper: 6 convolutions (5x5, stride 2) take a 256 px image to a 4x4x512 latent; 6
-blocks of x2 nearest-neighbour upsampling and a 5x5 convolution bring it back; AESc *adds* the encoder's feature map
-of the same resolution at every scale from 8 px to 128 px; a final 5x5 convolution and a sigmoid give the image.  AE
-is the same network without the skips.
+Section III.A and Fig. 2 of the paper: 6 convolutions (5x5, stride 2) take a 256 px image to a 4x4x512 latent; "6
+layers of convolution followed by an upsampling operator of factor 2" bring it back: five blocks of x2
+nearest-neighbour upsampling and a 5x5 convolution (512 -> 256 ... 32 -> 16, at 8 to 128 px), then a sixth x2
+upsampling and the 5x5 output convolution (16 -> C) with a sigmoid.  AESc *adds* the encoder's feature map of the
+same resolution at every scale from 8 px to 128 px.  AE is the same network without the skips.
+
+Decoder readings (``decoder=``, issue 15): ``"paper"`` (the default) is the network above, six convolutions in the
+decoder as the text says; it is also what the authors' code builds (5 upsample + convolution blocks, then a 16 -> 1
+output convolution), so there is no separate ``"code"`` decoder.  ``"legacy"`` is stainlib's first reading, which
+had a sixth block (16 -> 8 channels, at full resolution) before a 5x5 head 8 -> C: seven decoder convolutions.  Runs
+made before the readings were named (whose ``config.json`` has no ``decoder`` key, such as ``results/bottle``) are
+loaded as ``"legacy"``.  Parameter counts, grayscale, 6 levels, width 16:
+
+====================  ============  ============
+decoder               AESc / AE     decoder convolutions
+====================  ============  ============
+``paper`` (= code)    8,734,913     6
+``legacy``            8,737,937     7
+====================  ============  ============
 
 Monte-Carlo dropout (section III.C, chapter 6): each depth level carries a dropout layer on the encoder's feature map
 (which feeds both the next level and the skip), with rates [0, 0, 0.1, 0.2, 0.3, 0.4] from the highest resolution to
-the lowest.  Dropout is off in training and evaluation by default, and is switched on for sampling by
+the lowest (``dropout="paper"``).  ``dropout="code"``, the authors' code, uses [0, 0, 0.1, 0.2, 0.4, 0.5] and puts
+dropout in the decoder too: after each decoder block, at the rate of the encoder level of the same resolution.  Both
+readings apply dropout only when sampling (never in training), so the reading is an evaluation setting, switched on a
+trained model by :meth:`AutoEncoder.set_dropout`; it is not part of a run's identity.  (The code also stores the
+variance in 8 bits; that is not followed, see :func:`stainlib.detect.uncertainty_map`.)  Dropout is off in training
+and evaluation by default, and is switched on for sampling by
 :meth:`AutoEncoder.mc_dropout` (or :meth:`AutoEncoder.mc_sampling`) without touching batch norm, which stays in eval
 mode.  The levels before the first non-zero rate are the same in every sample: :meth:`AutoEncoder.encode_shared`
 computes them once per image and :meth:`AutoEncoder.sample_from` runs the rest for as many samples as wanted, reusing
@@ -22,9 +42,28 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["AE", "AESc", "MODELS", "AutoEncoder", "MCDropout", "build_model"]
+__all__ = ["AE", "AESc", "DECODERS", "DROPOUTS", "MODELS", "AutoEncoder", "MCDropout", "build_model", "dropout_rates"]
 
 PAPER_DROPOUT = (0.0, 0.0, 0.1, 0.2, 0.3, 0.4)
+CODE_DROPOUT = (0.0, 0.0, 0.1, 0.2, 0.4, 0.5)
+DECODERS = ("paper", "legacy")
+DROPOUTS = ("paper", "code")
+"""Named dropout readings: ``paper`` (encoder only, rates [0, 0, .1, .2, .3, .4]) and ``code`` (encoder and decoder,
+[0, 0, .1, .2, .4, .5])."""
+
+
+def dropout_rates(reading: str, depth: int = 6) -> tuple[list[float], list[float]]:
+    """The encoder's and the decoder's dropout rates (one per level, highest resolution first) of a named reading.
+
+    The decoder's rate at a level applies after the decoder block whose output has that level's resolution.  Only
+    ``depth`` 6, the paper's, has named rates."""
+    if reading not in DROPOUTS:
+        raise ValueError(f"dropout reading must be one of {', '.join(DROPOUTS)}, got {reading!r}")
+    if depth != 6:
+        raise ValueError(f"named dropout readings are defined for depth 6, got {depth}; pass the rates instead")
+    if reading == "paper":
+        return list(PAPER_DROPOUT), [0.0] * depth
+    return list(CODE_DROPOUT), list(CODE_DROPOUT)
 
 
 class MCDropout(nn.Module):
@@ -66,7 +105,10 @@ class AutoEncoder(nn.Module):
         base_width: channels of the first level; each level doubles it (16 ... 512).
         kernel_size: of every convolution (5).
         skips: add encoder features to the decoder at every scale but the full resolution.
-        dropout: one rate per level, from the highest resolution to the lowest (the paper's by default).
+        decoder: ``"paper"`` (six convolutions, the default) or ``"legacy"`` (an extra full-resolution block).
+        dropout: one rate per level, from the highest resolution to the lowest, or a reading's name (``"paper"``, the
+            default, or ``"code"``, which also sets ``decoder_dropout``).
+        decoder_dropout: one rate per level for dropout after the decoder blocks (none by default).
         train_dropout: also apply dropout while training (off in the paper).
         negative_slope: of the LeakyReLU activations (the paper does not give it; 0.2 is the usual choice).
 
@@ -80,15 +122,24 @@ class AutoEncoder(nn.Module):
         base_width: int = 16,
         kernel_size: int = 5,
         skips: bool = True,
-        dropout=PAPER_DROPOUT,
+        dropout="paper",
         train_dropout: bool = False,
         negative_slope: float = 0.2,
+        decoder: str = "paper",
+        decoder_dropout=None,
     ):
         super().__init__()
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        if len(dropout) != depth:
-            raise ValueError(f"dropout needs one rate per level ({depth}), got {len(dropout)}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if isinstance(dropout, str):
+            dropout, named_decoder_dropout = dropout_rates(dropout, depth)
+            decoder_dropout = named_decoder_dropout if decoder_dropout is None else decoder_dropout
+        decoder_dropout = [0.0] * depth if decoder_dropout is None else list(decoder_dropout)
+        for what, rates in (("dropout", dropout), ("decoder_dropout", decoder_dropout)):
+            if len(rates) != depth:
+                raise ValueError(f"{what} needs one rate per level ({depth}), got {len(rates)}")
         self.config = {
             "in_channels": in_channels,
             "depth": depth,
@@ -98,6 +149,8 @@ class AutoEncoder(nn.Module):
             "dropout": list(dropout),
             "train_dropout": train_dropout,
             "negative_slope": negative_slope,
+            "decoder": decoder,
+            "decoder_dropout": decoder_dropout,
         }
         self.depth, self.skips = depth, skips
         widths = [base_width * 2**i for i in range(depth)]
@@ -106,10 +159,20 @@ class AutoEncoder(nn.Module):
             _block(c_in, c_out, k, 2, s) for c_in, c_out in zip([in_channels, *widths[:-1]], widths)
         )
         self.drop = nn.ModuleList(MCDropout(p, train_dropout) for p in dropout)
+        # The decoder's blocks, deepest first: block j upsamples to H / 2**(depth-1-j).  The paper's has depth - 1
+        # blocks (to H / 2) and the head upsamples to H; the legacy one has a last block at H, 16 -> 8 channels.
         dec_in = widths[::-1]
         dec_out = [*widths[::-1][1:], base_width // 2]
+        if decoder == "paper":
+            dec_in, dec_out = dec_in[:-1], dec_out[:-1]
         self.decoder = nn.ModuleList(_block(c_in, c_out, k, 1, s) for c_in, c_out in zip(dec_in, dec_out))
-        self.head = nn.Conv2d(base_width // 2, in_channels, k, padding=k // 2)
+        # dec_drop[j] follows decoder block j, at the rate of the level of the same resolution (depth - 2 - j).
+        self.dec_drop = nn.ModuleList(
+            MCDropout(decoder_dropout[self.depth - 2 - j] if self.depth - 2 - j >= 0 else 0.0, train_dropout)
+            for j in range(len(self.decoder))
+        )
+        self.head_upsample = decoder == "paper"
+        self.head = nn.Conv2d(dec_out[-1], in_channels, k, padding=k // 2)
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.config["in_channels"]:
@@ -153,7 +216,7 @@ class AutoEncoder(nn.Module):
             x = drop(block(x))
             features.append(x)
         # features[i] has resolution H / 2**(i+1); the decoder's block j outputs H / 2**(depth-1-j).
-        for j, block in enumerate(self.decoder):
+        for j, (block, drop) in enumerate(zip(self.decoder, self.dec_drop)):
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
             level = self.depth - 2 - j
             if self.skips and level >= 0:
@@ -161,28 +224,49 @@ class AutoEncoder(nn.Module):
                     x = (x.unflatten(0, (-1, repeats)) + features[level][:, None]).flatten(0, 1)
                 else:
                     x = x + features[level]
+            x = drop(x)
+        if self.head_upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
         return torch.sigmoid(self.head(x))
+
+    def _dropouts(self) -> list[MCDropout]:
+        return [*self.drop, *self.dec_drop]
+
+    def set_dropout(self, reading) -> AutoEncoder:
+        """Use the dropout rates of a named reading (``"paper"`` or ``"code"``) from now on; returns the model.
+
+        Rates hold no weights, so a trained model can be sampled under either reading.  ``config`` is updated."""
+        enc, dec = dropout_rates(reading, self.depth)
+        for m, p in zip(self.drop, enc):
+            m.p = float(p)
+        for j, m in enumerate(self.dec_drop):
+            level = self.depth - 2 - j
+            m.p = float(dec[level]) if level >= 0 else 0.0
+        self.config["dropout"], self.config["decoder_dropout"] = enc, dec
+        return self
 
     def mc_dropout(self, active: bool = True) -> AutoEncoder:
         """Switch Monte-Carlo dropout on or off, leaving batch norm's mode alone. Returns the model."""
-        for m in self.drop:
+        for m in self._dropouts():
             m.active = bool(active)
         return self
 
     @contextlib.contextmanager
     def mc_sampling(self):
         """Context manager: dropout on inside, restored to its previous state on exit."""
-        before = [m.active for m in self.drop]
+        modules = self._dropouts()
+        before = [m.active for m in modules]
         self.mc_dropout(True)
         try:
             yield self
         finally:
-            for m, state in zip(self.drop, before):
+            for m, state in zip(modules, before):
                 m.active = state
 
 
 class AESc(AutoEncoder):
-    """The paper's autoencoder with additive skip connections (8,737,937 parameters in the default configuration)."""
+    """The paper's autoencoder with additive skip connections (8,734,913 parameters in the default configuration;
+    8,737,937 with ``decoder="legacy"``)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("skips", True)

@@ -24,6 +24,20 @@ state on the same device gives bit-identical output.
 Models are built by name with :func:`get_corruption` (``none``, ``stain``, ``scratch``, ``drops``,
 ``gaussian-0.1`` ... ``gaussian-0.8``, ``mix1``, ``mix2``); :data:`CORRUPTIONS` lists the names.
 Reference: Collin & De Vleeschouwer, ICPR 2020, sections III.B and IV.C.
+
+Two readings of the ambiguous settings (book chapter 3, "Two readings"; chapter 9 measures them).  The plain names
+follow the paper's text; a ``-code`` name follows the authors' public code as read there (nothing of it is copied):
+
+* ``drops`` / ``drops-code``: 10 droplets of diameter 1-2 % of the side, chained so that they partly overlap / radius
+  1-2 % of the side plus 1 px, all centres within a Gaussian of sigma = 0.01 x the radius around one point: in
+  effect one disc of 6-12 px on a 256 px image (:class:`Drops`, ``reading``);
+* ``gaussian-S`` / ``gaussian-S-code``: S is the standard deviation / S is the variance (standard deviation
+  sqrt(S)); both clip to [0, 1].  The code's uint8 overflow (the sum wraps around instead of saturating) is
+  reproduced only by ``Gaussian(..., overflow=True)``, never by a registered name;
+* ``mix1`` / ``mix1-code``: Stain, Scratch, Drops drawn 60/20/20 / 20/20/60 (the code picks Stain with the Drops
+  probability).  Both mix the paper readings of the components, so only the weights differ.
+
+:data:`PAPER_CORRUPTIONS` lists the names of the paper's readings (the explorer's and galleries' default set).
 """
 
 from __future__ import annotations
@@ -34,7 +48,9 @@ import math
 import torch
 
 __all__ = [
+    "CODE_READINGS",
     "CORRUPTIONS",
+    "PAPER_CORRUPTIONS",
     "CorruptionModel",
     "Drops",
     "Gaussian",
@@ -497,33 +513,53 @@ class Scratch(CorruptionModel):
 class Drops(CorruptionModel):
     """The paper's Drops model (section IV.C c): ``n_drops`` round droplets that partly overlap.
 
-    Diameters are uniform in ``diameter`` x the smallest side, and each drop has its own uniform grey level.  Choices
-    where the paper is silent: the drops form a chain; each centre lies at a distance of ``spacing`` (uniform, in
-    units of the sum of the two radii) from the previous one, in a random direction, so consecutive drops always
-    overlap and none contains another; later drops are painted over earlier ones; drops are clipped at the border.
+    ``reading="paper"`` (the default, the paper's text): diameters are uniform in ``diameter`` x the smallest side,
+    and each drop has its own uniform grey level.  Choices where the paper is silent: the drops form a chain; each
+    centre lies at a distance of ``spacing`` (uniform, in units of the sum of the two radii) from the previous one, in
+    a random direction, so consecutive drops always overlap and none contains another; later drops are painted over
+    earlier ones; drops are clipped at the border.
+
+    ``reading="code"`` (the authors' code, as read for issue 15): the *radius* is uniform in ``diameter`` x the
+    smallest side, plus 1 px, and every centre is drawn from a Gaussian of standard deviation 0.01 x its radius
+    around one common point (uniform, kept inside the image): the drops pile up into what is in effect one disc of
+    6-12 px across on a 256 px image.  ``spacing`` is not used.  Grey levels and painting order are as above.
     """
 
     name = "drops"
+    READINGS = ("paper", "code")
 
-    def __init__(self, n_drops: int = 10, diameter=(0.01, 0.02), level=(0.0, 1.0), spacing=(0.5, 0.9)):
+    def __init__(
+        self, n_drops: int = 10, diameter=(0.01, 0.02), level=(0.0, 1.0), spacing=(0.5, 0.9), reading: str = "paper"
+    ):
         if int(n_drops) < 1:
             raise ValueError(f"n_drops must be at least 1, got {n_drops}")
+        if reading not in self.READINGS:
+            raise ValueError(f"reading must be one of {', '.join(self.READINGS)}, got {reading!r}")
         self.n_drops = int(n_drops)
         self.diameter = _check_range("diameter", diameter, 1e-4, 0.5)
         self.level = _check_range("level", level, 0.0, 1.0)
         self.spacing = _check_range("spacing", spacing, 0.0, 1.0)
+        self.reading = reading
 
     def sample(self, batch: int, height: int, width: int, generator, device) -> dict:
         """Draw drop centres ``(B, N, 2)`` (y, x), radii ``(B, N)`` in pixels and levels ``(B, N)``."""
         side = min(height, width)
         n = self.n_drops
+        size = torch.tensor([height - 1, width - 1], device=device, dtype=torch.float32)
+        if self.reading == "code":
+            radii = _uniform((batch, n), *self.diameter, generator, device) * side + 1.0
+            offsets = torch.randn((batch, n, 2), generator=generator, device=device) * (0.01 * radii[..., None])
+            reach = (radii[..., None] + offsets.abs()).amax(1, keepdim=True)  # (B, 1, 2)
+            lo, hi = reach, size - reach
+            start = lo + torch.rand((batch, 1, 2), generator=generator, device=device) * (hi - lo).clamp_min(0)
+            level = _uniform((batch, n), *self.level, generator, device)
+            return {"centers": start + offsets, "radii": radii, "level": level}
         radii = _uniform((batch, n), *self.diameter, generator, device) * side / 2
         step = _uniform((batch, n), *self.spacing, generator, device) * (radii + torch.roll(radii, 1, dims=1))
         angle = _uniform((batch, n), 0.0, 2 * math.pi, generator, device)
         step[:, 0] = 0
         chain = torch.cumsum(torch.stack([step * torch.sin(angle), step * torch.cos(angle)], -1), dim=1)
         lo = radii.amax(1, keepdim=True)[..., None] - chain.amin(1, keepdim=True)
-        size = torch.tensor([height - 1, width - 1], device=device, dtype=chain.dtype)
         hi = size - radii.amax(1, keepdim=True)[..., None] - chain.amax(1, keepdim=True)
         start = lo + torch.rand((batch, 1, 2), generator=generator, device=device) * (hi - lo).clamp_min(0)
         level = _uniform((batch, n), *self.level, generator, device)
@@ -545,22 +581,39 @@ class Drops(CorruptionModel):
 
 
 class Gaussian(CorruptionModel):
-    """The paper's Gaussian noise (section IV.C a): each pixel x becomes a draw of N(x, sigma^2), clipped to [0, 1].
+    """The paper's Gaussian noise (section IV.C a): each pixel x becomes a draw of N(x, s^2), clipped to [0, 1].
 
-    The noise is drawn independently per channel.  The paper writes "variance sigma^2" with sigma in
-    {0.1, 0.2, 0.4, 0.8}; here ``sigma`` is the standard deviation.  The mask is the whole image.
+    The paper writes "variance sigma^2" with sigma in {0.1, 0.2, 0.4, 0.8}.  ``reading="paper"`` (the default)
+    takes ``sigma`` as the standard deviation, s = sigma; ``reading="code"`` follows the authors' code, where the
+    listed value is the variance: s = sqrt(sigma) (0.32 to 0.89, much stronger noise).  The noise is drawn
+    independently per channel.  The mask is the whole image.
+
+    ``overflow=True`` reproduces, on request only, the authors' uint8 arithmetic: the noisy value is rounded to 8 bits
+    and wraps around modulo 256 instead of saturating (a bright pixel pushed above 255 becomes dark).
     """
 
     name = "gaussian"
+    READINGS = ("paper", "code")
 
-    def __init__(self, sigma: float = 0.1):
+    def __init__(self, sigma: float = 0.1, reading: str = "paper", overflow: bool = False):
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
-        self.sigma = float(sigma)
+        if reading not in self.READINGS:
+            raise ValueError(f"reading must be one of {', '.join(self.READINGS)}, got {reading!r}")
+        self.sigma, self.reading, self.overflow = float(sigma), reading, bool(overflow)
+
+    @property
+    def std(self) -> float:
+        """The standard deviation of the noise under this reading."""
+        return self.sigma if self.reading == "paper" else math.sqrt(self.sigma)
 
     def apply(self, image, generator, corrupted, mask) -> None:
         torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype, out=corrupted)
-        corrupted.mul_(self.sigma).add_(image).clamp_(0, 1)
+        corrupted.mul_(self.std).add_(image)
+        if self.overflow:
+            corrupted.mul_(255).round_().remainder_(256).div_(255)
+        else:
+            corrupted.clamp_(0, 1)
         mask.fill_(True)
 
 
@@ -592,8 +645,8 @@ class Mixture(CorruptionModel):
                 corrupted[idx], mask[idx] = model(image[idx], generator, **trusted)
 
 
-def _gaussian(sigma):
-    return lambda **kw: Gaussian(sigma=sigma, **kw)
+def _gaussian(sigma, reading="paper"):
+    return lambda **kw: Gaussian(sigma=sigma, reading=reading, **kw)
 
 
 CORRUPTIONS = {
@@ -607,8 +660,21 @@ CORRUPTIONS = {
     "gaussian-0.8": _gaussian(0.8),
     "mix1": lambda: Mixture({"stain": 0.6, "scratch": 0.2, "drops": 0.2}, name="mix1"),
     "mix2": lambda: Mixture({"stain": 0.6, "gaussian-0.1": 0.4}, name="mix2"),
+    # The authors' code's readings of the same settings (see the module docstring).
+    "drops-code": lambda **kw: Drops(reading="code", **kw),
+    "gaussian-0.1-code": _gaussian(0.1, "code"),
+    "gaussian-0.2-code": _gaussian(0.2, "code"),
+    "gaussian-0.4-code": _gaussian(0.4, "code"),
+    "gaussian-0.8-code": _gaussian(0.8, "code"),
+    "mix1-code": lambda: Mixture({"stain": 0.2, "scratch": 0.2, "drops": 0.6}, name="mix1-code"),
 }
 """Registry of corruption models by name, as used by the CLI and the book."""
+
+CODE_READINGS = {name: name[: -len("-code")] for name in CORRUPTIONS if name.endswith("-code")}
+"""Each authors'-code reading and the paper reading it stands beside, e.g. ``{"drops-code": "drops", ...}``."""
+
+PAPER_CORRUPTIONS = tuple(name for name in CORRUPTIONS if name not in CODE_READINGS)
+"""The names of the paper's readings (the ten models of Table III), in the registry's order."""
 
 
 def get_corruption(name: str, **kwargs):

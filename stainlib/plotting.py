@@ -1,6 +1,7 @@
 """Figures used by the book and the CLI.
 
 * :func:`corruption_grid` — images, their corruption by each model, and the masks (chapter 3);
+* :func:`readings_figure` — the paper's and the authors' code's readings of a model side by side (chapter 3);
 * :func:`dataset_grid` — good and defective images with their ground-truth masks (chapter 2);
 * :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 5);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
@@ -22,6 +23,7 @@ __all__ = [
     "dataset_grid",
     "detection_figure",
     "history_plot",
+    "readings_figure",
     "reconstruction_figure",
     "stain_anatomy",
     "to_numpy_image",
@@ -62,9 +64,9 @@ def corruption_grid(image: torch.Tensor, names=None, seed: int = 0, show_masks: 
     With ``show_masks``, each corrupted image is followed by a row of the masks.  The same ``seed`` draws the same
     corruptions.
     """
-    from .noise import CORRUPTIONS, get_corruption
+    from .noise import PAPER_CORRUPTIONS, get_corruption
 
-    names = list(names or CORRUPTIONS)
+    names = list(names or PAPER_CORRUPTIONS)
     b = image.shape[0]
     rows = b * (2 if show_masks else 1)
     plt = _plt()
@@ -192,9 +194,9 @@ def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
 
 def corruption_gallery(image: torch.Tensor, names=None, seeds=range(6), scale: float = 1.4):
     """One row per model, one column per seed: the range of shapes each corruption model draws on ``image``."""
-    from .noise import CORRUPTIONS, get_corruption
+    from .noise import PAPER_CORRUPTIONS, get_corruption
 
-    names = list(names or CORRUPTIONS)
+    names = list(names or PAPER_CORRUPTIONS)
     seeds = list(seeds)
     plt = _plt()
     fig, axes = plt.subplots(len(names), len(seeds), figsize=(scale * len(seeds), scale * len(names)), squeeze=False)
@@ -204,6 +206,42 @@ def corruption_gallery(image: torch.Tensor, names=None, seeds=range(6), scale: f
             corrupted, _ = model(image[None], torch.Generator().manual_seed(seed))
             _show(axes[i, j], corrupted[0], f"seed {seed}" if i == 0 else None)
         axes[i, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def readings_figure(
+    image: torch.Tensor,
+    pairs=(("drops", "drops-code"), ("gaussian-0.4", "gaussian-0.4-code")),
+    seed: int = 0,
+    scale: float = 2.0,
+    zoom: int = 64,
+):
+    """The two readings of each pair of models side by side on one ``(C, H, W)`` image, drawn with the same seed.
+
+    One row per pair: the paper's reading and the authors' code's reading, and for models with a small mask (Drops) a
+    ``zoom`` x ``zoom`` px crop around the mask's centre, so that the droplets can be seen at all.
+    """
+    from .noise import get_corruption
+
+    if image.dim() != 3:
+        raise ValueError(f"image must be (C, H, W), got {tuple(image.shape)}")
+    plt = _plt()
+    fig, axes = plt.subplots(len(pairs), 4, figsize=(scale * 4, scale * len(pairs)), squeeze=False)
+    for i, pair in enumerate(pairs):
+        for j, name in enumerate(pair):
+            corrupted, mask = get_corruption(name)(image[None], torch.Generator().manual_seed(seed))
+            _show(axes[i, 2 * j], corrupted[0], name)
+            m = mask[0, 0]
+            if m.all():  # the whole image: show the middle crop of the noise instead of the mask's centre
+                cy, cx = m.shape[0] // 2, m.shape[1] // 2
+            else:
+                ys, xs = torch.nonzero(m, as_tuple=True)
+                cy, cx = int(ys.float().mean()), int(xs.float().mean())
+            h, w = m.shape
+            half = min(zoom, h, w) // 2
+            y0, x0 = min(max(cy - half, 0), h - 2 * half), min(max(cx - half, 0), w - 2 * half)
+            _show(axes[i, 2 * j + 1], corrupted[0, :, y0 : y0 + 2 * half, x0 : x0 + 2 * half], f"{name}, zoom")
     fig.tight_layout()
     return fig
 

@@ -98,7 +98,7 @@ def train(
     check_run(spec, run, retrain=retrain, log=log)
     settings = spec.to_dict()
     train_set, val_set = _split(settings, "train"), _split(settings, "val")
-    net = build_model(spec.model, in_channels=1 if spec.color == "gray" else 3)
+    net = build_model(spec.model, in_channels=1 if spec.color == "gray" else 3, decoder=spec.decoder)
     cfg = TrainConfig(
         out=str(run),
         epochs=spec.epochs,

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import MODELS
+from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
 
 __all__ = ["COLORS", "RunSpec", "run_name", "stored_settings"]
@@ -26,7 +26,10 @@ class RunSpec:
     """One training run.  ``data_root`` is resolved to an absolute path on creation.
 
     ``samples_per_epoch`` is the number of training images drawn per epoch; ``None`` is one pass over the training
-    split.
+    split.  ``decoder`` is the network's decoder reading (:data:`stainlib.models.DECODERS`: ``"paper"``, or
+    ``"legacy"``, the reading of runs made before issue 15, recorded for configs without the key).  It does not enter
+    the folder name: a folder of the other reading is refused by :meth:`differences`, never mixed.  The corruption's
+    reading is in its name (``drops`` / ``drops-code``); the dropout reading is an evaluation setting, not here.
     """
 
     data_root: str
@@ -40,6 +43,7 @@ class RunSpec:
     seed: int = 0
     lr: float = 1e-3
     batch_size: int = 16
+    decoder: str = "paper"
 
     def __post_init__(self):
         object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
@@ -49,6 +53,8 @@ class RunSpec:
             raise ValueError(f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
         if self.corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {self.corruption!r}; known: {', '.join(CORRUPTIONS)}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; known: {', '.join(DECODERS)}")
         if self.color not in COLORS:
             raise ValueError(f"color must be 'gray' or 'rgb', got {self.color!r}")
         for key in ("image_size", "epochs", "batch_size"):
@@ -114,7 +120,8 @@ def run_name(model: str, corruption: str, seed: int = 0, color: str = "gray") ->
 def stored_settings(config: dict) -> dict:
     """The settings of a ``config.json`` under the names of :class:`RunSpec`, as stored (roots are not resolved).
 
-    Reads the layout before ``RunSpec`` too (``data.root`` and ``data.size``), as in the committed ``results/``.
+    Reads the layout before ``RunSpec`` too (``data.root`` and ``data.size``), as in the committed ``results/``, and
+    gives ``decoder="legacy"`` to a config without the key (every run made before the decoder readings were named).
     """
     data, train = config.get("data", {}), config.get("train", {})
     return {
@@ -129,4 +136,5 @@ def stored_settings(config: dict) -> dict:
         "seed": train.get("seed", 0),
         "lr": train.get("lr"),
         "batch_size": train.get("batch_size"),
+        "decoder": config.get("model", {}).get("decoder", "legacy"),
     }

@@ -329,6 +329,7 @@ def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, di
         raise RunError(f"{run} is not a run folder (no config.json)")
     config = json.loads((run / "config.json").read_text())
     params = dict(config["model"])
+    params.setdefault("decoder", "legacy")  # runs made before the decoder readings were named (models.py)
     model = build_model(params.pop("name"), **params)
     state = _load_checkpoint(run, which)
     _check_settings(run, state.get("config"), which, config)

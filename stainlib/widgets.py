@@ -2,13 +2,15 @@
 
 ``corruption_explorer(image)`` returns one widget box that works in two modes.
 
-* **Static mode**, for the online book, where the page holds the saved widget state and no kernel runs.  The
-  explorer pre-renders what a reader can choose there: every corruption model of :data:`~stainlib.noise.CORRUPTIONS`
-  x the seeds ``0 .. seeds - 1`` (8 by default), and for the Stain each of the :data:`STAIN_PRESETS` of size, grey
-  level and irregularity.  The controls are linked to the pictures in the browser (``jsdlink``): the model dropdown
-  selects a page of an outer ``Stack``, the Stain preset a page of the Stain's ``Stack``, and the seed slider a page
-  of every per-model ``Stack`` of seeds.  So choosing a model, a preset or a seed shows the matching picture with no
-  kernel.  The fine Stain sliders (size, grey level, irregularity, edge blur) are disabled there: they need Python.
+* **Static mode**, for the online book, where the page holds the saved widget state and no kernel runs.  The explorer
+  pre-renders what a reader can choose there: every corruption model of the paper's readings
+  (:data:`~stainlib.noise.PAPER_CORRUPTIONS`; the ``-code`` readings would push the page past its 3 MB budget, and
+  chapter 3 shows them beside the paper's in a figure instead) x the seeds ``0 .. seeds - 1`` (8 by default), and for
+  the Stain each of the :data:`STAIN_PRESETS` of size, grey level and irregularity.  The controls are linked to the
+  pictures in the browser (``jsdlink``): the model dropdown selects a page of an outer ``Stack``, the Stain preset a
+  page of the Stain's ``Stack``, and the seed slider a page of every per-model ``Stack`` of seeds.  So choosing a model,
+  a preset or a seed shows the matching picture with no kernel.  The fine Stain sliders (size, grey level, irregularity,
+  edge blur) are disabled there: they need Python.
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
   change redraws the picture with :func:`render_corruption`, as the explorer always did.
 
@@ -35,7 +37,7 @@ from types import SimpleNamespace
 
 import torch
 
-from .noise import CORRUPTIONS, Stain, check_image, get_corruption
+from .noise import PAPER_CORRUPTIONS, Stain, check_image, get_corruption
 
 __all__ = ["STAIN_PRESETS", "corruption_explorer", "render_corruption", "render_preview"]
 
@@ -154,7 +156,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         raise ValueError(f"seeds must lie in [1, 100], got {seeds}")
     if int(side) < 32:
         raise ValueError(f"side must be at least 32 px, got {side}")
-    seeds, names, presets = int(seeds), list(CORRUPTIONS), list(STAIN_PRESETS)
+    seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
     style = {"description_width": "110px"}
     layout = w.Layout(width="420px")

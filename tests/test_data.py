@@ -163,3 +163,16 @@ def test_real_mvtec_bottle_has_the_published_counts():
     assert sum(1 for _, m, _ in test.samples if m is not None) == 63
     item = test[len(test) - 1]
     assert item["image"].shape == (1, 256, 256)
+
+
+def test_code_mask_reading_thins_a_downsized_mask_and_nearest_keeps_it(tmp_path):
+    make_category(tmp_path, size=40)  # the crack's mask: a 5 x 5 square at rows and columns 5..9
+    nearest = MVTecAD(tmp_path, "toy", "test", size=20)
+    code = MVTecAD(tmp_path, "toy", "test", size=20, mask_reading="code")
+    crack = [i for i in range(len(nearest)) if nearest[i]["defect_type"] == "crack"][0]
+    a, b = nearest[crack]["gt_mask"], code[crack]["gt_mask"]
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and set(b.unique().tolist()) <= {0.0, 1.0}
+    assert 0 < b.sum() < a.sum()  # antialiasing blurs the edges, and > 0.9 drops the blurred ones
+    assert bool((b <= a).all())
+    with pytest.raises(ValueError, match="mask_reading"):
+        MVTecAD(tmp_path, "toy", "test", size=20, mask_reading="bilinear")

@@ -10,16 +10,70 @@ def conv(c_in, c_out, k=5):
     return c_in * c_out * k * k + c_out
 
 
-def test_default_aesc_parameter_count_matches_the_hand_count():
+def _hand_count(decoder):
     widths = [16, 32, 64, 128, 256, 512]
     encoder = sum(conv(a, b) + 2 * b for a, b in zip([1, *widths[:-1]], widths))  # conv + batch norm
     dec_in, dec_out = widths[::-1], [256, 128, 64, 32, 16, 8]
-    decoder = sum(conv(a, b) + 2 * b for a, b in zip(dec_in, dec_out))
-    head = conv(8, 1)
-    expected = encoder + decoder + head
-    assert sum(p.numel() for p in AESc().parameters()) == expected == 8_737_937  # "8.74 M"
+    if decoder == "paper":  # five blocks, then the output convolution 16 -> 1: six decoder convolutions
+        dec_in, dec_out = dec_in[:-1], dec_out[:-1]
+    return sum(conv(a, b) + 2 * b for a, b in zip(dec_in, dec_out)) + encoder + conv(dec_out[-1], 1)
+
+
+def test_default_aesc_parameter_count_matches_the_hand_count_of_the_papers_six_convolution_decoder():
+    expected = _hand_count("paper")
+    assert sum(p.numel() for p in AESc().parameters()) == expected == 8_734_913
+    assert len(AESc().decoder) + 1 == 6  # five blocks and the head: "6 layers of convolution"
     # AE has the same weights: the skips are additions, not layers.
     assert sum(p.numel() for p in AE().parameters()) == expected
+
+
+def test_legacy_decoder_keeps_the_extra_full_resolution_block_and_its_parameter_count():
+    model = AESc(decoder="legacy").eval()
+    assert sum(p.numel() for p in model.parameters()) == _hand_count("legacy") == 8_737_937  # the committed runs
+    assert len(model.decoder) == 6 and model.head.in_channels == 8
+    assert model(torch.rand(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_unknown_decoder_and_dropout_readings_are_refused():
+    with pytest.raises(ValueError, match="decoder"):
+        AESc(decoder="code")
+    with pytest.raises(ValueError, match="dropout reading"):
+        AESc(dropout="authors")
+
+
+def test_code_dropout_reading_uses_higher_deep_rates_and_puts_dropout_in_the_decoder_too():
+    paper, code = AESc(), AESc(dropout="code")
+    assert [m.p for m in paper.drop] == [0.0, 0.0, 0.1, 0.2, 0.3, 0.4]
+    assert all(m.p == 0 for m in paper.dec_drop)
+    assert [m.p for m in code.drop] == [0.0, 0.0, 0.1, 0.2, 0.4, 0.5]
+    # decoder block j outputs the resolution of level 4 - j (8 px, 16 px, ... for a 256 px input)
+    assert [m.p for m in code.dec_drop] == [0.4, 0.2, 0.1, 0.0, 0.0]
+    assert code.config["decoder_dropout"] == [0.0, 0.0, 0.1, 0.2, 0.4, 0.5]
+
+
+def test_set_dropout_switches_a_trained_model_between_readings_without_touching_its_weights():
+    torch.manual_seed(0)
+    model = AESc().eval()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 1, 64, 64)
+    clean = model(x)
+    model.set_dropout("code")
+    assert [m.p for m in model.dec_drop] == [0.4, 0.2, 0.1, 0.0, 0.0]
+    assert torch.equal(model(x), clean)  # dropout still off outside MC sampling
+    with model.mc_sampling():
+        assert all(m.active for m in model.dec_drop)
+    assert not any(m.active for m in model.dec_drop)
+    model.set_dropout("paper")
+    assert [m.p for m in model.drop] == [0.0, 0.0, 0.1, 0.2, 0.3, 0.4] and all(m.p == 0 for m in model.dec_drop)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def test_with_code_dropout_the_decoder_dropout_alone_makes_samples_differ():
+    torch.manual_seed(0)
+    model = AESc(dropout=[0.0] * 6, decoder_dropout=[0.0, 0.0, 0.1, 0.2, 0.4, 0.5]).eval()
+    x = torch.rand(2, 1, 64, 64)
+    with model.mc_sampling():
+        assert not torch.equal(model(x), model(x))
 
 
 def test_a_256px_input_gives_a_4x4x512_latent_and_an_image_in_0_1():
@@ -98,10 +152,21 @@ def test_wrong_channel_count_and_unknown_model_are_refused():
         build_model("unet")
 
 
+@pytest.mark.parametrize("decoder_dropout", [None, [0.0, 0.0, 0.2, 0.3]])
+@pytest.mark.parametrize("decoder", ["paper", "legacy"])
 @pytest.mark.parametrize("skips", [True, False])
-def test_sampling_from_shared_levels_equals_a_forward_pass_of_repeated_copies_for_the_same_seed(skips):
+def test_sampling_from_shared_levels_equals_a_forward_pass_of_repeated_copies_for_the_same_seed(
+    skips, decoder, decoder_dropout
+):
     torch.manual_seed(0)
-    model = AESc(skips=skips, depth=4, base_width=4, dropout=[0.0, 0.0, 0.2, 0.3]).eval()
+    model = AESc(
+        skips=skips,
+        depth=4,
+        base_width=4,
+        dropout=[0.0, 0.0, 0.2, 0.3],
+        decoder=decoder,
+        decoder_dropout=decoder_dropout,
+    ).eval()
     assert model.shared_levels() == 2
     x = torch.rand(3, 1, 64, 64)
     with model.mc_sampling(), torch.no_grad():

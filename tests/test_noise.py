@@ -314,3 +314,79 @@ def test_cuda_corruption_with_trusted_values_never_waits_for_the_device(name):
         model(image, g, out=out, check_values=False)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_every_code_reading_stands_beside_a_paper_reading_and_paper_names_are_the_ten_of_table_iii():
+    from stainlib.noise import CODE_READINGS, PAPER_CORRUPTIONS
+
+    assert set(CODE_READINGS) == {"drops-code", "mix1-code"} | {f"gaussian-{s}-code" for s in (0.1, 0.2, 0.4, 0.8)}
+    assert all(paper in PAPER_CORRUPTIONS for paper in CODE_READINGS.values())
+    assert len(PAPER_CORRUPTIONS) == 10 and not set(PAPER_CORRUPTIONS) & set(CODE_READINGS)
+
+
+def test_drops_code_reading_piles_the_drops_into_one_disc_of_6_to_12_px_on_256_px():
+    image = batch(64, 1, 256, 256)
+    drops = get_corruption("drops-code").sample(64, 256, 256, gen(), None)
+    radii = drops["radii"]
+    assert radii.min() >= 0.01 * 256 + 1 - 1e-4 and radii.max() <= 0.02 * 256 + 1 + 1e-4  # radius 1-2 % + 1 px
+    spread = (drops["centers"] - drops["centers"].mean(1, keepdim=True)).norm(dim=-1)
+    assert spread.max() < 0.5  # centres within a few hundredths of the radius: one disc
+    _, mask = get_corruption("drops-code")(image, gen())
+    for m in mask[:, 0]:
+        labels, n = ndimage.label(m.numpy())
+        assert n == 1  # one connected disc
+        ys, xs = np.nonzero(labels)
+        across = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        assert 6 <= across <= 13  # 2 x (2.56 + 1) px .. 2 x (5.12 + 1) px, one pixel of rounding
+
+
+def test_drops_paper_reading_draws_ten_droplets_of_diameter_1_to_2_percent():
+    drops = get_corruption("drops").sample(64, 256, 256, gen(), None)
+    diameters = 2 * drops["radii"]
+    assert diameters.shape == (64, 10)
+    assert diameters.min() >= 0.01 * 256 - 1e-4 and diameters.max() <= 0.02 * 256 + 1e-4
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.2, 0.4, 0.8])
+def test_gaussian_code_reading_takes_sigma_as_the_variance_and_the_paper_reading_as_the_deviation(sigma):
+    image = torch.full((4, 1, 128, 128), 0.5)
+    paper, _ = get_corruption(f"gaussian-{sigma}")(image, gen())
+    code, _ = get_corruption(f"gaussian-{sigma}-code")(image, gen())
+    assert paper.min() >= 0 and paper.max() <= 1 and code.min() >= 0 and code.max() <= 1  # both clipped
+    # Same draws: before clipping, the code's noise is the paper's times sqrt(sigma) / sigma; compare where neither
+    # reading clipped (within 0.5 of the mean).
+    noise_paper, noise_code = paper - 0.5, code - 0.5
+    inside = (noise_code.abs() < 0.499) & (noise_paper.abs() < 0.499) & (noise_paper.abs() > 0.01)
+    assert inside.sum() > 1000
+    ratio = noise_code[inside] / noise_paper[inside]
+    assert torch.allclose(ratio, torch.full_like(ratio, math.sqrt(sigma) / sigma), rtol=1e-3)  # float32 rounding
+
+
+def test_gaussian_overflow_wraps_around_only_when_asked_by_name():
+    from stainlib.noise import Gaussian
+
+    image = torch.full((2, 1, 64, 64), 0.9)
+    wrapped, _ = Gaussian(0.4, reading="code", overflow=True)(image, gen())
+    clipped, _ = Gaussian(0.4, reading="code")(image, gen())
+    share = ((wrapped - clipped).abs() > 1 / 255).float().mean().item()
+    assert 0.3 < share < 0.7  # N(0.9, 0.63^2) leaves [0, 1] about half the time; those pixels wrap
+    assert torch.allclose(wrapped * 255, (wrapped * 255).round(), atol=1e-3)  # 8-bit values
+    assert not any(getattr(get_corruption(n), "overflow", False) for n in NAMES)
+
+
+def test_mix1_code_reading_draws_stain_scratch_drops_20_20_60_and_the_paper_reading_60_20_20():
+    for name, expected in (("mix1", [0.6, 0.2, 0.2]), ("mix1-code", [0.2, 0.2, 0.6])):
+        model = get_corruption(name)
+        assert [m.name for m in model.models] == ["stain", "scratch", "drops"]
+        pick = model.choose(20_000, gen(), "cpu")
+        share = torch.bincount(pick, minlength=3).double() / 20_000
+        assert torch.allclose(share, torch.tensor(expected, dtype=torch.float64), atol=0.015)  # > 4 sd of 20,000
+
+
+def test_unknown_readings_are_refused():
+    from stainlib.noise import Drops, Gaussian
+
+    with pytest.raises(ValueError, match="reading"):
+        Drops(reading="authors")
+    with pytest.raises(ValueError, match="reading"):
+        Gaussian(0.1, reading="variance")

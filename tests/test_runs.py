@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import SIZE, train_cli
 
 from stainlib.runs import evaluate, load_or_train, read_metrics
@@ -67,3 +68,28 @@ def test_evaluate_reads_the_data_the_run_was_trained_on_from_any_folder(wood, tm
         "n_test": 9,
         "n_val": None,
     }
+
+
+def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reused_by_a_paper_spec(wood, tmp_path):
+    from stainlib.spec import stored_settings
+    from stainlib.train import _save_checkpoint, load_run
+
+    committed = json.loads((Path(__file__).parents[1] / "results/bottle/aesc-drops-s0/config.json").read_text())
+    assert "decoder" not in committed["model"] and stored_settings(committed)["decoder"] == "legacy"
+    spec = RunSpec(wood, "wood", "aesc", "none", image_size=SIZE, epochs=1, batch_size=8, decoder="legacy")
+    _, run = load_or_train(spec, tmp_path, device="cpu", log=quiet)
+    config = json.loads((run / "config.json").read_text())
+    del config["model"]["decoder"], config["model"]["decoder_dropout"]  # the layout of the committed runs
+    (run / "config.json").write_text(json.dumps(config))
+    state = torch.load(run / "last.pt", weights_only=True)  # the checkpoint's config is compared too: strip it
+    _save_checkpoint(run, "last.pt", {**state, "config": config})
+    model, _ = load_run(run, which="last.pt")
+    assert len(model.decoder) == 6 and model.config["decoder"] == "legacy"
+    assert RunSpec.from_config(config).decoder == "legacy"
+    with pytest.raises(RunError, match="decoder: 'legacy' in the run folder, 'paper' now"):
+        load_or_train(spec.replace(decoder="paper"), tmp_path, device="cpu", log=quiet)
+
+
+def test_an_unknown_decoder_in_a_spec_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown decoder 'code'"):
+        RunSpec(tmp_path, "wood", decoder="code")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stainlib.noise import CORRUPTIONS, Stain, get_corruption
+from stainlib.noise import PAPER_CORRUPTIONS, Stain, get_corruption
 from stainlib.widgets import GAP, STAIN_PRESETS, corruption_explorer, preview_image, render_corruption, render_preview
 
 matplotlib.use("Agg")
@@ -38,7 +38,7 @@ def as_uint8(x: torch.Tensor) -> np.ndarray:
 
 def test_every_model_seed_and_stain_preset_is_prerendered_once_and_none_once():
     box = corruption_explorer(torch.full((1, 64, 64), 0.5), seeds=SEEDS, side=64)
-    expected = {(n, None, s) for n in CORRUPTIONS if n not in ("none", "stain") for s in range(SEEDS)}
+    expected = {(n, None, s) for n in PAPER_CORRUPTIONS if n not in ("none", "stain") for s in range(SEEDS)}
     expected |= {("stain", p, s) for p in STAIN_PRESETS for s in range(SEEDS)} | {("none", None, 0)}
     assert set(box.parts.renders) == expected
     box.close_all()
@@ -69,7 +69,7 @@ def test_two_seeds_and_two_presets_give_different_pictures(explorer):
 
 def test_browser_links_map_the_model_preset_and_seed_controls_onto_the_matching_stack_pages(explorer):
     p = explorer.parts
-    names, presets = list(CORRUPTIONS), list(STAIN_PRESETS)
+    names, presets = list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
     by_target = {link.target[0].model_id: link.source for link in p.links}
     assert by_target[p.rendered.model_id] == (p.model, "index")
     assert p.model.options == tuple(names) and p.rendered.selected_index == names.index(p.model.value)
