@@ -31,7 +31,8 @@ def test_config_json_uses_the_names_of_the_command_line(wood, tmp_path):
 
 def test_unknown_corruption_on_the_command_line_lists_the_names(wood, tmp_path, capsys):
     code = main(
-        ["train", "--data-root", str(wood), "--category", "synth_wood", "--corruption", "stains", "--out", str(tmp_path)]
+        ["train", "--data-root", str(wood), "--category", "synth_wood", "--corruption", "stains"]
+        + ["--out", str(tmp_path)]
     )
     assert code == 2
     assert "known: none, stain, scratch, drops" in capsys.readouterr().err

@@ -16,7 +16,12 @@ SIZE, N_TRAIN, N_TEST = 64, 10, 9
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     return make_synthetic(
-        tmp_path_factory.mktemp("synth"), ["synth_weave", "synth_cap"], n_train=N_TRAIN, n_test=N_TEST, size=SIZE, seed=3
+        tmp_path_factory.mktemp("synth"),
+        ["synth_weave", "synth_cap"],
+        n_train=N_TRAIN,
+        n_test=N_TEST,
+        size=SIZE,
+        seed=3,
     )
 
 
