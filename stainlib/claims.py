@@ -146,55 +146,88 @@ def _metric(folder: Path, run: str, method: str, key: str):
 def bottle_claims(results) -> dict | None:
     """The paper's claims checked on the committed MVTec AD bottle runs in ``results`` (None where there are none).
 
-    Returns ``{"where": str, "claims": {name: Claim}}``.  AESc + stain is the mean of its seeds, and the noise of a
-    claim about it is the standard deviation of those seeds.
+    Returns ``{"where": str, "claims": {name: Claim}}``, as :func:`run_claims` does for ``results/bottle``.
+    """
+    folder = Path(results) / "bottle"
+    if not (folder / "aesc-stain-s0" / "metrics.json").exists():
+        return None
+    return run_claims(folder, n_train=BOTTLE_TRAIN_IMAGES)
+
+
+def run_claims(folder, n_train: int | None = None) -> dict:
+    """The paper's claims checked on the runs of one category, ``folder/<run>/metrics.json``.
+
+    Returns ``{"where": str, "claims": {name: Claim}}``: each claim that the runs present allow.  AESc + stain is the
+    mean of its seeds; with two seeds or more, a claim's noise is their standard deviation, else the standard error
+    of the difference (:func:`single_run_noise`).
     """
     from .runs import read_config
     from .spec import stored_settings
     from .sweep import TABLE_3_CORRUPTIONS
 
-    folder = Path(results) / "bottle"
-    if not (folder / "aesc-stain-s0" / "metrics.json").exists():
-        return None
+    folder = Path(folder)
 
     def seeds(method, key):
         vals = [_metric(folder, f"aesc-stain-s{s}", method, key) for s in range(10)]
         return [v for v in vals if v is not None]
 
-    def mean_sd(method, key):
-        vals = seeds(method, key)
-        return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0), len(vals)
-
-    s = stored_settings(read_config(folder / "aesc-stain-s0"))
+    first = read_metrics_or_empty(folder / "aesc-stain-s0").get("residual", {})
+    n_good, n_def = first.get("n_good", 0), first.get("n_defective", 0)
     n_seeds = len(seeds("residual", "image_auroc"))
-    where = (
-        f"bottle, {s['image_size']} px {s['color']}, "
-        f"{budget_text(s['epochs'], s['batch_size'], BOTTLE_TRAIN_IMAGES)} per run, AESc + stain over {n_seeds} seeds"
-    )
-    kind = f"standard deviation of AESc + stain over {n_seeds} seeds"
-    ri, ri_sd, _ = mean_sd("residual", "image_auroc")
-    rp, rp_sd, _ = mean_sd("residual", "pixel_auroc")
-    ui, ui_sd, _ = mean_sd("uncertainty", "image_auroc")
-    up, up_sd, _ = mean_sd("uncertainty", "pixel_auroc")
-    claims = {}
+
+    def claim(key, a, b, noise_of, among=False):
+        if a is None or b is None:
+            return None
+        if n_seeds > 1:
+            sd = max(statistics.stdev(seeds(*m)) for m in noise_of)
+            return check(STATEMENTS[key], a, b, sd, f"standard deviation of AESc + stain over {n_seeds} seeds", among)
+        return check(STATEMENTS[key], a, b, *single_run_noise(a, b, n_good, n_def), among=among)
+
+    def mean(method, key):
+        vals = seeds(method, key)
+        return statistics.mean(vals) if vals else None
+
+    ri, rp = mean("residual", "image_auroc"), mean("residual", "pixel_auroc")
+    ui, up = mean("uncertainty", "image_auroc"), mean("uncertainty", "pixel_auroc")
+    image, pixel = ("residual", "image_auroc"), ("residual", "pixel_auroc")
+    uimage, upixel = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
     none_i = _metric(folder, "aesc-none-s0", "residual", "image_auroc")
     none_p = _metric(folder, "aesc-none-s0", "residual", "pixel_auroc")
-    if none_i is not None:
-        claims["stain_beats_none_image"] = check(STATEMENTS["stain_beats_none_image"], ri, none_i, ri_sd, kind)
-        claims["stain_beats_none_pixel"] = check(STATEMENTS["stain_beats_none_pixel"], rp, none_p, rp_sd, kind)
-    claims["residual_wins_image"] = check(STATEMENTS["residual_wins_image"], ri, ui, max(ri_sd, ui_sd), kind)
-    claims["uncertainty_wins_pixel"] = check(STATEMENTS["uncertainty_wins_pixel"], up, rp, max(up_sd, rp_sd), kind)
+    claims = {
+        "stain_beats_none_image": claim("stain_beats_none_image", ri, none_i, [image]),
+        "stain_beats_none_pixel": claim("stain_beats_none_pixel", rp, none_p, [pixel]),
+        "residual_wins_image": claim("residual_wins_image", ri, ui, [image, uimage]),
+        "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", up, rp, [upixel, pixel]),
+    }
     table3 = {c: _metric(folder, f"aesc-{c}-s0", "residual", "image_auroc") for c in TABLE_3_CORRUPTIONS}
     table3 = {c: v for c, v in table3.items() if v is not None}
     if "stain" in table3 and len(table3) > 1:
         best_other = max(v for c, v in table3.items() if c != "stain")
-        stain0 = table3["stain"]
-        claims["stain_among_best"] = check(STATEMENTS["stain_among_best"], stain0, best_other, ri_sd, kind, among=True)
+        claims["stain_among_best"] = claim("stain_among_best", table3["stain"], best_other, [image], among=True)
     comb = _metric(folder, "aesc-stain-s0", "combined", "image_auroc")
-    r0 = _metric(folder, "aesc-stain-s0", "residual", "image_auroc")
-    if comb is not None:
-        claims["combined_wins_image"] = check(STATEMENTS["combined_wins_image"], comb, r0, ri_sd, kind)
+    claims["combined_wins_image"] = claim(
+        "combined_wins_image", comb, _metric(folder, "aesc-stain-s0", *image), [image]
+    )
+    claims = {k: v for k, v in claims.items() if v is not None}
+    where = folder.name
+    if (folder / "aesc-stain-s0" / "config.json").exists():
+        s = stored_settings(read_config(folder / "aesc-stain-s0"))
+        if n_train is None:
+            from .data import MVTecAD
+
+            n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
+        where = (
+            f"`{folder.name}`, {s['image_size']} px {s['color']}, "
+            f"{budget_text(s['epochs'], s['batch_size'], n_train)} per run"
+            + (f", AESc + stain over {n_seeds} seeds" if n_seeds > 1 else ", one seed")
+        )
     return {"where": where, "claims": claims}
+
+
+def read_metrics_or_empty(run: Path) -> dict:
+    from .runs import read_metrics
+
+    return read_metrics(run) if (run / "metrics.json").exists() else {}
 
 
 STATEMENTS = {
