@@ -14,14 +14,15 @@ from pathlib import Path
 
 from .spec import RunSpec
 
-__all__ = ["PROFILES", "BookSettings", "project_dir", "setup"]
+__all__ = ["PROFILES", "BookSettings", "project_dir", "setup", "shown_path"]
 
 PROFILES = {
     # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
-    # Batches of 8 give the tiny training set (48 images) enough optimiser steps in few epochs.
+    # Batches of 8 give the tiny training set (48 images) enough optimiser steps in few epochs.  ``synth_grain``
+    # keeps its defects inside the good images' grey range, so an identity network copies them (chapter 4).
     "fast": {
         "data_root": "data/synthetic",
-        "categories": ["wood"],
+        "categories": ["synth_grain"],
         "epochs": 20,
         "image_size": 64,
         "batch_size": 8,
@@ -37,6 +38,15 @@ PROFILES = {
         "n_samples": 30,
     },
 }
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the project when it lies inside it, else its last part: what a page may print."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(project_dir()))
+    except ValueError:
+        return path.name
 
 
 def project_dir(start: str | os.PathLike | None = None) -> Path:
@@ -70,6 +80,24 @@ class BookSettings:
     def category(self) -> str:
         """The first category: the one the chapters show."""
         return self.categories[0]
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's folder, relative to the project where it lies inside it (no machine path on a page)."""
+        return shown_path(self.data_root)
+
+    def where(self, category=None) -> str:
+        """What a run of this profile is, in words: the data, the image size and the budget in steps and images."""
+        from .claims import budget_text
+        from .data import MVTecAD
+
+        category = category or self.category
+        n_train = len(MVTecAD(self.data_root, category, "train", size=self.image_size))
+        kind = "synthetic" if category.startswith("synth_") else "MVTec AD"
+        return (
+            f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
+            f"{budget_text(self.epochs, self.batch_size, n_train)})"
+        )
 
     def spec(
         self, category=None, model: str = "aesc", corruption: str = "stain", seed: int = 0, color: str = "gray"
@@ -133,7 +161,8 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
         runs_dir=root / "runs" / f"book-{profile}",
     )
     log(
-        f"profile {profile}: data {data}, categories {', '.join(settings.categories)}, {settings.image_size} px, "
+        f"profile {profile}: data {shown_path(data)}, categories {', '.join(settings.categories)}, "
+        f"{settings.image_size} px, "
         f"{settings.epochs} epochs, device {pick_device()}"
     )
     return settings

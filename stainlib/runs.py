@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .book import shown_path
 from .data import MVTecAD
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
 from .files import atomic_write
@@ -128,10 +129,10 @@ def load_or_train(spec: RunSpec, out="runs", retrain: bool = False, device: str 
     run = spec.folder(out)
     what = f"{spec.model} + {spec.corruption} ({spec.color})"
     if check_run(spec, run, retrain=retrain, log=log):
-        log(f"loaded {what} from {run}")
+        log(f"loaded {what} from {shown_path(run)}")
     else:
         train(spec, out, device=device, progress=False, log=lambda *_: None)
-        log(f"trained {what}, {spec.epochs} epochs, into {run}")
+        log(f"trained {what}, {spec.epochs} epochs, into {shown_path(run)}")
     net, _ = load_run(run, device=pick_device(device))
     return net, run
 

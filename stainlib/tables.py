@@ -81,7 +81,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
             if ours is not None:
                 s = stored_settings(read_config(run))
                 dataset = ours.get("data", {}).get("dataset", dataset)
-                provenance["data"].add(s["data_root"])
+                provenance["data"].add("MVTec AD" if dataset == "mvtec_ad" else "synthetic")
                 provenance["size"].add(s["image_size"])
                 provenance["color"].add(s["color"])
                 provenance["epochs"].add(s["epochs"])
@@ -118,14 +118,29 @@ def _write_csv(path: Path, rows: list[dict], keys: list[str]) -> None:
 
 
 def _markdown(table, rows, columns, prov) -> str:
+    """One row per category and trained model, one column per map (ours, then the paper's): it fits a page."""
+
     def cell(v):
         return "–" if v is None else f"{v:.2f}"
 
-    head = "| category | " + " | ".join(f"{m} {n}+{c}" for m, n, c in columns) + " |"
-    lines = [f"Table {table}: {prov['metric']}, ours (paper).", "", head, "|" + "---|" * (len(columns) + 1)]
+    methods = list(dict.fromkeys(m for m, _, _ in columns))
+    models = list(dict.fromkeys((n, c) for _, n, c in columns))
+    head = "| category | model | " + " | ".join(f"{m} | paper" for m in methods) + " |"
+    lines = [
+        f"Table {table}: {prov['metric']}, ours beside the paper's (– where the paper has no such number).",
+        "",
+        head,
+        "|" + "---|" * (2 + 2 * len(methods)),
+    ]
+    if sum(not r["category"].startswith("mean") for r in rows) == 1:  # the means of one category repeat it
+        rows = [r for r in rows if not r["category"].startswith("mean")]
     for r in rows:
-        cells = [f"{cell(r[f'{m}/{n}/{c}'])} ({cell(r[f'{m}/{n}/{c} (paper)'])})" for m, n, c in columns]
-        lines.append(f"| {r['category']} | " + " | ".join(cells) + " |")
+        for n, c in models:
+            cells = []
+            for m in methods:
+                key = f"{m}/{n}/{c}"
+                cells += [cell(r.get(key)), cell(r.get(f"{key} (paper)"))] if (m, n, c) in columns else ["–", "–"]
+            lines.append(f"| {r['category']} | {n} + {c} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "

@@ -16,7 +16,7 @@ from stainlib.cli import main
 def test_train_prints_device_counts_run_folder_and_best_psnr(wood, tmp_path, capsys):
     train_cli(wood, tmp_path, "ae", "none", 1)
     out = capsys.readouterr().out
-    run = tmp_path / "wood" / "ae-none-s0"
+    run = tmp_path / "synth_wood" / "ae-none-s0"
     assert "device: cpu" in out
     assert "8 training, 2 validation images" in out
     assert f"run folder: {run}" in out
@@ -26,14 +26,15 @@ def test_train_prints_device_counts_run_folder_and_best_psnr(wood, tmp_path, cap
 
 def test_config_json_uses_the_names_of_the_command_line(wood, tmp_path):
     train_cli(wood, tmp_path, "ae", "none", 1, "--samples-per-epoch", "8", "--lr", "0.002")
-    cfg = json.loads((tmp_path / "wood" / "ae-none-s0" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "synth_wood" / "ae-none-s0" / "config.json").read_text())
     assert cfg["data"]["data_root"] == str(wood.resolve()) and cfg["data"]["image_size"] == SIZE
     assert cfg["train"]["samples_per_epoch"] == 8 and cfg["train"]["lr"] == 0.002
 
 
 def test_unknown_corruption_on_the_command_line_lists_the_names(wood, tmp_path, capsys):
     code = main(
-        ["train", "--data-root", str(wood), "--category", "wood", "--corruption", "stains", "--out", str(tmp_path)]
+        ["train", "--data-root", str(wood), "--category", "synth_wood", "--corruption", "stains"]
+        + ["--out", str(tmp_path)]
     )
     assert code == 2
     assert "known: none, stain, scratch, drops" in capsys.readouterr().err
@@ -49,7 +50,7 @@ def test_retraining_with_other_settings_is_refused_naming_the_key_unless_asked(w
     assert train_cli(wood, tmp_path, "ae", "none", 1, "--batch-size", "4") == 2
     assert "batch_size: 16 in the run folder, 4 now" in capsys.readouterr().err
     assert train_cli(wood, tmp_path, "ae", "none", 1, "--batch-size", "4", "--retrain") == 0
-    cfg = json.loads((tmp_path / "wood" / "ae-none-s0" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "synth_wood" / "ae-none-s0" / "config.json").read_text())
     assert cfg["train"]["batch_size"] == 4
 
 

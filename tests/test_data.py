@@ -16,7 +16,12 @@ SIZE, N_TRAIN, N_TEST = 64, 10, 9
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     return make_synthetic(
-        tmp_path_factory.mktemp("synth"), ["weave", "cap"], n_train=N_TRAIN, n_test=N_TEST, size=SIZE, seed=3
+        tmp_path_factory.mktemp("synth"),
+        ["synth_weave", "synth_cap"],
+        n_train=N_TRAIN,
+        n_test=N_TEST,
+        size=SIZE,
+        seed=3,
     )
 
 
@@ -26,7 +31,7 @@ def snapshot(root: Path):
 
 def test_loader_reads_the_synthetic_set_with_the_right_counts_labels_and_masks(synth):
     before = snapshot(synth)
-    test = MVTecAD(synth, "weave", "test", size=SIZE)
+    test = MVTecAD(synth, "synth_weave", "test", size=SIZE)
     assert len(test) == N_TEST
     labels = [test[i]["gt_label"] for i in range(len(test))]
     assert labels.count(0) == N_TEST // 3
@@ -37,15 +42,15 @@ def test_loader_reads_the_synthetic_set_with_the_right_counts_labels_and_masks(s
         assert set(torch.unique(item["gt_mask"]).tolist()) <= {0.0, 1.0}
         assert (item["gt_mask"].sum() > 0) == bool(item["gt_label"])
         assert (item["defect_type"] == "good") == (item["gt_label"] == 0)
-    assert set(test.defect_types) == {"good", *SYNTHETIC_DEFECTS["weave"]}
+    assert set(test.defect_types) == {"good", *SYNTHETIC_DEFECTS["synth_weave"]}
     assert snapshot(synth) == before  # the loader writes nothing into the dataset folder
 
 
 def test_val_is_a_seeded_20_percent_of_train_good_disjoint_from_train(synth):
-    train = MVTecAD(synth, "cap", "train", size=SIZE)
-    val = MVTecAD(synth, "cap", "val", size=SIZE)
-    again = MVTecAD(synth, "cap", "val", size=SIZE)
-    other = MVTecAD(synth, "cap", "val", size=SIZE, seed=5)
+    train = MVTecAD(synth, "synth_cap", "train", size=SIZE)
+    val = MVTecAD(synth, "synth_cap", "val", size=SIZE)
+    again = MVTecAD(synth, "synth_cap", "val", size=SIZE)
+    other = MVTecAD(synth, "synth_cap", "val", size=SIZE, seed=5)
     t = {p for p, _, _ in train.samples}
     v = {p for p, _, _ in val.samples}
     assert len(v) == round(0.2 * N_TRAIN) and len(t) == N_TRAIN - len(v)
@@ -55,8 +60,8 @@ def test_val_is_a_seeded_20_percent_of_train_good_disjoint_from_train(synth):
 
 
 def test_rgb_gives_three_channels_and_gray_one_and_size_is_applied(synth):
-    rgb = MVTecAD(synth, "cap", "test", size=32, color="rgb")[0]["image"]
-    gray = MVTecAD(synth, "cap", "test", size=32, color="gray")[0]["image"]
+    rgb = MVTecAD(synth, "synth_cap", "test", size=32, color="rgb")[0]["image"]
+    gray = MVTecAD(synth, "synth_cap", "test", size=32, color="gray")[0]["image"]
     assert rgb.shape == (3, 32, 32) and gray.shape == (1, 32, 32)
 
 

@@ -17,10 +17,10 @@ from stainlib.synthetic import make_synthetic
 
 
 def archive_bytes(tmp_path: Path) -> bytes:
-    src = make_synthetic(tmp_path / "src", ["weave", "mesh"], n_train=2, n_test=3, size=32, seed=0)
+    src = make_synthetic(tmp_path / "src", ["synth_weave", "synth_mesh"], n_train=2, n_test=3, size=32, seed=0)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name in ("weave", "mesh"):
+        for name in ("synth_weave", "synth_mesh"):
             tar.add(src / name, arcname=name)
     return buf.getvalue()
 
@@ -75,10 +75,10 @@ def server(tmp_path):
 
 
 def test_download_verifies_and_extracts_only_the_requested_categories(server, tmp_path):
-    root = download_mvtec(tmp_path / "mvtec", ["mesh"], url=server.url, sha256=server.sha, progress=False)
-    assert (root / "mesh" / "train" / "good").is_dir()
-    assert not (root / "weave").exists()
-    assert len(MVTecAD(root, "mesh", "test", size=32)) == 3
+    root = download_mvtec(tmp_path / "mvtec", ["synth_mesh"], url=server.url, sha256=server.sha, progress=False)
+    assert (root / "synth_mesh" / "train" / "good").is_dir()
+    assert not (root / "synth_weave").exists()
+    assert len(MVTecAD(root, "synth_mesh", "test", size=32)) == 3
     assert not [p for p in root.iterdir() if p.name.startswith(".extract")]
 
 
@@ -86,29 +86,29 @@ def test_download_resumes_an_interrupted_file(server, tmp_path):
     root = tmp_path / "mvtec"
     (root / ".download").mkdir(parents=True)
     (root / ".download" / "mvtec.tar.xz.part").write_bytes(server.payload[:1000])
-    download_mvtec(root, ["weave"], url=server.url, sha256=server.sha, progress=False)
+    download_mvtec(root, ["synth_weave"], url=server.url, sha256=server.sha, progress=False)
     assert server.ranges == ["bytes=1000-"]
-    assert (root / "weave" / "train" / "good").is_dir()
+    assert (root / "synth_weave" / "train" / "good").is_dir()
 
 
 def test_truncated_download_leaves_no_category_and_resumes_next_time(server, tmp_path):
     root = tmp_path / "mvtec"
     server.mode = "truncate"
     with pytest.raises(DataError, match="truncated"):
-        download_mvtec(root, ["weave"], url=server.url, sha256=server.sha, progress=False)
-    assert not (root / "weave").exists()
+        download_mvtec(root, ["synth_weave"], url=server.url, sha256=server.sha, progress=False)
+    assert not (root / "synth_weave").exists()
     server.mode = "ok"
-    download_mvtec(root, ["weave"], url=server.url, sha256=server.sha, progress=False)
+    download_mvtec(root, ["synth_weave"], url=server.url, sha256=server.sha, progress=False)
     assert server.ranges[-1] is not None and server.ranges[-1].startswith("bytes=")
-    assert (root / "weave" / "train" / "good").is_dir()
+    assert (root / "synth_weave" / "train" / "good").is_dir()
 
 
 def test_corrupted_download_fails_its_checksum_and_leaves_nothing(server, tmp_path):
     root = tmp_path / "mvtec"
     server.mode = "corrupt"
     with pytest.raises(DataError, match="checksum mismatch"):
-        download_mvtec(root, ["weave"], url=server.url, sha256=server.sha, progress=False)
-    assert not (root / "weave").exists()
+        download_mvtec(root, ["synth_weave"], url=server.url, sha256=server.sha, progress=False)
+    assert not (root / "synth_weave").exists()
     assert not list((root / ".download").iterdir())
 
 

@@ -19,8 +19,8 @@ def quiet(*_):
 
 
 def test_the_run_folder_name_is_made_from_model_corruption_seed_and_colour(tmp_path):
-    spec = RunSpec(tmp_path, "wood", "ae", "gaussian-0.1", seed=2)
-    assert spec.folder("out") == Path("out") / "wood" / "ae-gaussian-0.1-s2"
+    spec = RunSpec(tmp_path, "synth_wood", "ae", "gaussian-0.1", seed=2)
+    assert spec.folder("out") == Path("out") / "synth_wood" / "ae-gaussian-0.1-s2"
     assert spec.replace(color="rgb").name == "ae-gaussian-0.1-s2-rgb"
     assert spec.data_root == str(tmp_path.resolve())
 
@@ -31,11 +31,11 @@ def test_the_run_folder_name_is_made_from_model_corruption_seed_and_colour(tmp_p
 )
 def test_a_spec_with_a_bad_setting_is_refused_naming_it(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
-        RunSpec(**{"data_root": tmp_path, "category": "wood", **change})
+        RunSpec(**{"data_root": tmp_path, "category": "synth_wood", **change})
 
 
 def test_changed_epochs_or_image_size_are_never_loaded_silently(wood, tmp_path):
-    spec = RunSpec(wood, "wood", "ae", "none", image_size=SIZE, epochs=2, batch_size=8)
+    spec = RunSpec(wood, "synth_wood", "ae", "none", image_size=SIZE, epochs=2, batch_size=8)
     _, run = load_or_train(spec, tmp_path, device="cpu", log=quiet)
     with pytest.raises(RunError, match="image_size: 64 in the run folder, 128 now"):
         load_or_train(spec.replace(image_size=128), tmp_path, device="cpu", log=quiet)
@@ -53,10 +53,10 @@ def test_changed_epochs_or_image_size_are_never_loaded_silently(wood, tmp_path):
 def test_evaluate_reads_the_data_the_run_was_trained_on_from_any_folder(wood, tmp_path, monkeypatch):
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     shutil.copytree(wood, here / "data")
-    make_synthetic(elsewhere / "data", ["wood"], n_train=10, n_test=6, size=SIZE, seed=1)  # same name, other data
+    make_synthetic(elsewhere / "data", ["synth_wood"], n_train=10, n_test=6, size=SIZE, seed=1)  # same name, other data
     monkeypatch.chdir(here)
     assert train_cli("data", "runs", "ae", "none", 1) == 0  # a relative data root
-    run = here / "runs" / "wood" / "ae-none-s0"
+    run = here / "runs" / "synth_wood" / "ae-none-s0"
     monkeypatch.chdir(elsewhere)
     result = evaluate(run, "residual", device="cpu", figure=False, log=quiet)
     assert result["n_images"] == 9  # the 9 test images of the training data, not the 6 of ./data here
@@ -64,7 +64,7 @@ def test_evaluate_reads_the_data_the_run_was_trained_on_from_any_folder(wood, tm
     assert data == {
         "data_root": str((here / "data").resolve()),
         "dataset": "synthetic",
-        "category": "wood",
+        "category": "synth_wood",
         "n_test": 9,
         "n_val": None,
     }

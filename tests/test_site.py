@@ -336,3 +336,37 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
     assert not browser.blocked, f"the page tried to leave the machine: {browser.blocked[:5]}"
     assert not any("/api/kernels" in u or u.startswith("ws") for u in browser.requested), "no kernel was sought"
     assert any("/vendor/html-manager/embed-amd.js" in u for u in browser.requested), "the local widget manager ran"
+
+
+READABLE = """(() => {
+  const main = document.querySelector('main') || document.body;
+  const text = main.innerText;
+  const wide = [...main.querySelectorAll('table')].filter(t => {
+    const box = t.closest('.cell_output, .output, .table-wrapper') || t.parentElement;
+    return t.scrollWidth > Math.max(box.clientWidth, main.querySelector('article, .bd-article')?.clientWidth || 0) + 1;
+  }).map(t => t.innerText.slice(0, 60));
+  const uncaptioned = [...main.querySelectorAll('.cell_output img, figure img')]
+    .filter(img => !img.closest('.jupyter-widgets, .widget-vbox'))
+    .filter(img => !img.closest('figure')?.querySelector('figcaption')?.innerText.trim())
+    .map(img => img.src.slice(0, 40));
+  return {tmp: text.includes('/tmp/'), home: /\\/(home|work|root)\\//.test(text), nbval: /NBVAL/i.test(text),
+          wide, uncaptioned};
+})()"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", PAGES)
+def test_page_shows_no_machine_path_or_test_marker_no_table_wider_than_its_column_and_captions_its_figures(
+    page, server, tmp_path
+):
+    browser = DevTools(tmp_path)
+    try:
+        browser.call("Page.navigate", url=f"{server}/{page}.html")
+        browser.wait_for("document.readyState === 'complete'", timeout=60)
+        found = browser.evaluate(READABLE)
+    finally:
+        browser.close()
+    assert not found["tmp"] and not found["home"], "no absolute or temporary path is printed on the page"
+    assert not found["nbval"], "no nbval marker is visible"
+    assert not found["wide"], f"tables wider than the content column: {found['wide']}"
+    assert not found["uncaptioned"], f"figures without a caption: {found['uncaptioned']}"

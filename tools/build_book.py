@@ -10,7 +10,7 @@ Each chapter is a pair made by Jupytext: ``book/NAME.md`` (MyST Markdown, the fi
    A failing cell stops the build (exit 1) and names the chapter.
 2. nbval re-runs the executed notebooks and compares their outputs (strict), with the sanitisers of
    book/nbval_sanitize.cfg for timings and memory addresses; cells whose output depends on timing or training carry
-   an ``NBVAL_IGNORE_OUTPUT`` comment.
+   the ``nbval-ignore-output`` cell tag (a tag, unlike a comment, does not show on the page).
 3. Jupyter Book 1 builds the HTML from the executed notebooks with ``-W -n --keep-going``, from a clean _build, into
    _build/html.
 """

@@ -1,0 +1,243 @@
+"""Claims as code: the sentence a reader sees about a result is chosen by a condition measured on the page (all
+chapters; chapter 9, "Beyond the paper", states the rule).
+
+A :class:`Claim` compares two numbers: ``ours`` (the side the paper says wins) against ``other``.  It **holds** when
+the difference is larger than the noise, is **within the noise** when it is positive but not larger, and **fails**
+otherwise.  The noise is the seed spread (the standard deviation over seeds) where several seeds were trained, else
+the standard error of the difference of two AUROCs on this many test images (Hanley and McNeil's formula, the two
+errors added in quadrature): a single run cannot tell a smaller difference from chance.
+
+:func:`claim_markdown` writes the sentence; where the claim does not hold on the page's own run it puts the real
+MVTec AD evidence (:func:`bottle_claims`, from the committed ``results/bottle``) beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BOTTLE_TRAIN_IMAGES",
+    "Claim",
+    "auroc_se",
+    "bottle_claims",
+    "budget_text",
+    "check",
+    "claim_markdown",
+    "measured",
+    "show",
+]
+
+BOTTLE_TRAIN_IMAGES = 167
+"""MVTec AD bottle's training images after the seeded validation split (209 good, 42 kept for validation)."""
+
+
+def auroc_se(auroc: float, n_good: int, n_defective: int) -> float:
+    """Standard error of an AUROC measured on ``n_good`` and ``n_defective`` images (Hanley and McNeil, 1982)."""
+    if n_good < 1 or n_defective < 1:
+        raise ValueError(f"an AUROC needs good and defective images, got {n_good} and {n_defective}")
+    a = min(max(float(auroc), 1e-6), 1 - 1e-6)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_defective - 1) * (q1 - a * a) + (n_good - 1) * (q2 - a * a)) / (n_good * n_defective)
+    return math.sqrt(max(var, 0.0))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One comparison: ``ours`` should beat ``other`` by more than ``noise`` (``among``: come within it of the best)."""
+
+    statement: str
+    ours: float
+    other: float
+    noise: float
+    noise_kind: str
+    among: bool = False
+
+    @property
+    def difference(self) -> float:
+        return self.ours - self.other
+
+    @property
+    def verdict(self) -> str:
+        """``"holds"``, ``"within the noise"`` or ``"fails"``."""
+        if self.among:  # "among the best": no further below the best than the noise
+            return "holds" if self.difference >= -self.noise else "fails"
+        if self.difference > self.noise:
+            return "holds"
+        return "within the noise" if self.difference > 0 else "fails"
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
+
+
+def check(statement: str, ours: float, other: float, noise: float = 0.0, noise_kind: str = "", among=False) -> Claim:
+    """The :class:`Claim` that ``ours`` beats ``other`` (or, with ``among``, is among the best) beyond ``noise``."""
+    for name, value in (("ours", ours), ("other", other), ("noise", noise)):
+        if value is None or not math.isfinite(float(value)):
+            raise ValueError(f"claim {statement!r}: {name} must be a finite number, got {value!r}")
+    if noise < 0:
+        raise ValueError(f"claim {statement!r}: noise must be >= 0, got {noise}")
+    return Claim(statement, float(ours), float(other), float(noise), noise_kind, bool(among))
+
+
+def single_run_noise(a: float, b: float, n_good: int, n_defective: int) -> tuple[float, str]:
+    """The noise of a single-seed comparison of AUROCs ``a`` and ``b`` on the same test images, and its name."""
+    se = math.hypot(auroc_se(a, n_good, n_defective), auroc_se(b, n_good, n_defective))
+    return se, f"one standard error for {n_good} good and {n_defective} defective test images (one seed)"
+
+
+def measured(key: str, ours: float, other: float, gt_label, among: bool = False) -> Claim:
+    """Claim ``key`` (see :data:`STATEMENTS`) on the page's own single-seed run, scored on ``gt_label``'s images."""
+    n_def = int((gt_label == 1).sum())
+    noise, kind = single_run_noise(ours, other, len(gt_label) - n_def, n_def)
+    return check(STATEMENTS[key], ours, other, noise, kind, among=among)
+
+
+def show(claim: Claim, where: str, evidence: dict | None = None, key: str | None = None) -> None:
+    """Display the sentence of ``claim`` in the notebook, with the bottle evidence ``evidence["claims"][key]``."""
+    from IPython.display import Markdown, display
+
+    ev = (evidence or {}).get("claims", {}).get(key) if evidence else None
+    display(Markdown(claim_markdown(claim, where, ev, (evidence or {}).get("where", ""))))
+
+
+_VERDICT_WORDS = {
+    "holds": "holds",
+    "within the noise": "is not shown: the difference is within the noise",
+    "fails": "does not hold",
+}
+
+
+def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evidence_where: str = "") -> str:
+    """The sentence about ``claim`` on ``where`` (Markdown), with ``evidence`` beside it when the claim does not hold.
+
+    Every number is taken from the claims, none is typed by hand.
+    """
+    text = (
+        f"**{claim.statement}** On {where}, this claim **{_VERDICT_WORDS[claim.verdict]}**: "
+        f"{claim.ours:.3f} against {claim.other:.3f}, a difference of {claim.difference:+.3f}"
+        f" (noise {claim.noise:.3f}: {claim.noise_kind})."
+    )
+    if evidence is not None and not claim.holds:
+        text += (
+            f" On real MVTec AD ({evidence_where}) it **{_VERDICT_WORDS[evidence.verdict]}**: "
+            f"{evidence.ours:.3f} against {evidence.other:.3f}, a difference of {evidence.difference:+.3f}"
+            f" (noise {evidence.noise:.3f}: {evidence.noise_kind})."
+        )
+    return text
+
+
+def budget_text(epochs: int, batch_size: int, n_train: int) -> str:
+    """A training budget in the units that compare across datasets: epochs, optimiser steps and images seen."""
+    steps = epochs * math.ceil(n_train / batch_size)
+    seen = epochs * n_train
+    return f"{epochs} epochs of {n_train} images in batches of {batch_size}: {steps:,} steps, {seen:,} images seen"
+
+
+def _metric(folder: Path, run: str, method: str, key: str):
+    from .runs import read_metrics
+
+    return read_metrics(folder / run).get(method, {}).get(key) if (folder / run / "metrics.json").exists() else None
+
+
+def bottle_claims(results) -> dict | None:
+    """The paper's claims checked on the committed MVTec AD bottle runs in ``results`` (None where there are none).
+
+    Returns ``{"where": str, "claims": {name: Claim}}``, as :func:`run_claims` does for ``results/bottle``.
+    """
+    folder = Path(results) / "bottle"
+    if not (folder / "aesc-stain-s0" / "metrics.json").exists():
+        return None
+    return run_claims(folder, n_train=BOTTLE_TRAIN_IMAGES)
+
+
+def run_claims(folder, n_train: int | None = None) -> dict:
+    """The paper's claims checked on the runs of one category, ``folder/<run>/metrics.json``.
+
+    Returns ``{"where": str, "claims": {name: Claim}}``: each claim that the runs present allow.  AESc + stain is the
+    mean of its seeds; with two seeds or more, a claim's noise is their standard deviation, else the standard error
+    of the difference (:func:`single_run_noise`).
+    """
+    from .runs import read_config
+    from .spec import stored_settings
+    from .sweep import TABLE_3_CORRUPTIONS
+
+    folder = Path(folder)
+
+    def seeds(method, key):
+        vals = [_metric(folder, f"aesc-stain-s{s}", method, key) for s in range(10)]
+        return [v for v in vals if v is not None]
+
+    first = read_metrics_or_empty(folder / "aesc-stain-s0").get("residual", {})
+    n_good, n_def = first.get("n_good", 0), first.get("n_defective", 0)
+    n_seeds = len(seeds("residual", "image_auroc"))
+
+    def claim(key, a, b, noise_of, among=False):
+        if a is None or b is None:
+            return None
+        if n_seeds > 1:
+            sd = max(statistics.stdev(seeds(*m)) for m in noise_of)
+            return check(STATEMENTS[key], a, b, sd, f"standard deviation of AESc + stain over {n_seeds} seeds", among)
+        return check(STATEMENTS[key], a, b, *single_run_noise(a, b, n_good, n_def), among=among)
+
+    def mean(method, key):
+        vals = seeds(method, key)
+        return statistics.mean(vals) if vals else None
+
+    ri, rp = mean("residual", "image_auroc"), mean("residual", "pixel_auroc")
+    ui, up = mean("uncertainty", "image_auroc"), mean("uncertainty", "pixel_auroc")
+    image, pixel = ("residual", "image_auroc"), ("residual", "pixel_auroc")
+    uimage, upixel = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
+    none_i = _metric(folder, "aesc-none-s0", "residual", "image_auroc")
+    none_p = _metric(folder, "aesc-none-s0", "residual", "pixel_auroc")
+    claims = {
+        "stain_beats_none_image": claim("stain_beats_none_image", ri, none_i, [image]),
+        "stain_beats_none_pixel": claim("stain_beats_none_pixel", rp, none_p, [pixel]),
+        "residual_wins_image": claim("residual_wins_image", ri, ui, [image, uimage]),
+        "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", up, rp, [upixel, pixel]),
+    }
+    table3 = {c: _metric(folder, f"aesc-{c}-s0", "residual", "image_auroc") for c in TABLE_3_CORRUPTIONS}
+    table3 = {c: v for c, v in table3.items() if v is not None}
+    if "stain" in table3 and len(table3) > 1:
+        best_other = max(v for c, v in table3.items() if c != "stain")
+        claims["stain_among_best"] = claim("stain_among_best", table3["stain"], best_other, [image], among=True)
+    comb = _metric(folder, "aesc-stain-s0", "combined", "image_auroc")
+    claims["combined_wins_image"] = claim(
+        "combined_wins_image", comb, _metric(folder, "aesc-stain-s0", *image), [image]
+    )
+    claims = {k: v for k, v in claims.items() if v is not None}
+    where = folder.name
+    if (folder / "aesc-stain-s0" / "config.json").exists():
+        s = stored_settings(read_config(folder / "aesc-stain-s0"))
+        if n_train is None:
+            from .data import MVTecAD
+
+            n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
+        where = (
+            f"`{folder.name}`, {s['image_size']} px {s['color']}, "
+            f"{budget_text(s['epochs'], s['batch_size'], n_train)} per run"
+            + (f", AESc + stain over {n_seeds} seeds" if n_seeds > 1 else ", one seed")
+        )
+    return {"where": where, "claims": claims}
+
+
+def read_metrics_or_empty(run: Path) -> dict:
+    from .runs import read_metrics
+
+    return read_metrics(run) if (run / "metrics.json").exists() else {}
+
+
+STATEMENTS = {
+    "stain_beats_none_image": "AESc + Stain detects defective images better than AESc without corruption.",
+    "stain_beats_none_pixel": "AESc + Stain locates defects better than AESc without corruption (pixel AUROC).",
+    "residual_wins_image": "The residual is the better image-level detector (AESc + Stain, image AUROC).",
+    "uncertainty_wins_pixel": "The uncertainty is the better pixel-level detector (AESc + Stain, pixel AUROC).",
+    "stain_among_best": (
+        "The Stain is among the best corruptions (AESc, residual, image AUROC, against the best other one)."
+    ),
+    "combined_wins_image": "The combined map beats the residual at the image level (AESc + Stain).",
+}
+"""The claims the chapters check, in words: the paper's three and the combined map's."""

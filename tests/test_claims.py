@@ -1,0 +1,93 @@
+"""Claims about stainlib.claims: the sentence a page shows is chosen by a measured condition (all chapters)."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_claim_holds_only_beyond_its_noise_and_the_sentence_follows_the_verdict():
+    holds, noisy, fails = (
+        check("A beats B.", 0.9, 0.7, 0.05),
+        check("A beats B.", 0.72, 0.7, 0.05),
+        check("A beats B.", 0.6, 0.7, 0.05),
+    )
+    assert (holds.verdict, noisy.verdict, fails.verdict) == ("holds", "within the noise", "fails")
+    assert "**holds**" in claim_markdown(holds, "here") and "within the noise" in claim_markdown(noisy, "here")
+    assert "does not hold" in claim_markdown(fails, "here")
+
+
+def test_real_evidence_is_shown_beside_a_claim_only_where_the_claim_does_not_hold():
+    evidence = check("A beats B.", 0.87, 0.53, 0.026)
+    assert "MVTec AD" not in claim_markdown(check("A beats B.", 0.9, 0.7), "here", evidence, "bottle")
+    assert "On real MVTec AD (bottle)" in claim_markdown(check("A beats B.", 0.6, 0.7), "here", evidence, "bottle")
+
+
+def test_among_the_best_allows_a_gap_to_the_best_within_the_noise_only():
+    assert check("S is among the best.", 0.86, 0.89, 0.05, among=True).holds
+    assert not check("S is among the best.", 0.80, 0.89, 0.05, among=True).holds
+
+
+def test_auroc_standard_error_shrinks_with_more_images_and_bad_input_is_refused():
+    assert auroc_se(0.8, 100, 100) < auroc_se(0.8, 10, 10) < 0.2
+    with pytest.raises(ValueError, match="good and defective"):
+        auroc_se(0.8, 0, 10)
+    with pytest.raises(ValueError, match="finite"):
+        check("A beats B.", float("nan"), 0.5)
+
+
+def test_the_committed_bottle_runs_give_claims_with_the_seed_spread_as_noise():
+    bottle = bottle_claims(ROOT / "results")
+    assert "3 seeds" in bottle["where"] and "steps" in bottle["where"] and "images seen" in bottle["where"]
+    claim = bottle["claims"]["stain_beats_none_image"]
+    assert claim.noise == pytest.approx(0.026, abs=0.001) and "seeds" in claim.noise_kind
+
+
+def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(tmp_path):
+    """tables_1_2 run twice in a copy of the project: with the committed bottle runs, then with AESc + none's AUROC
+    raised above AESc + stain's: the sentence the page renders about that claim changes from holds to does not."""
+    papermill = pytest.importorskip("papermill")
+    from stainlib.synthetic import make_synthetic
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("_toc.yml", "stainlib"):
+        (project / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "results", project / "results")
+    (project / "data").mkdir()
+    shutil.copy(ROOT / "data" / "paper_tables.csv", project / "data" / "paper_tables.csv")
+    make_synthetic(project / "data" / "synthetic", ["synth_grain"], n_train=8, n_test=6, size=64)
+    env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    os.environ.update(env)
+
+    def sentence():
+        out = tmp_path / "out.ipynb"
+        papermill.execute_notebook(
+            str(ROOT / "book" / "tables_1_2.ipynb"),
+            str(out),
+            cwd=str(project),
+            kernel_name="python3",
+            parameters={"profile": "fast", "epochs": 1},
+            progress_bar=False,
+        )
+        texts = [
+            "".join(o.get("data", {}).get("text/markdown", ""))
+            for cell in json.loads(out.read_text())["cells"]
+            for o in cell.get("outputs", [])
+        ]
+        return [t for t in texts if t.startswith("**AESc + Stain detects defective images") and "real MVTec AD (" in t]
+
+    before = sentence()
+    metrics = project / "results" / "bottle" / "aesc-none-s0" / "metrics.json"
+    m = json.loads(metrics.read_text())
+    m["residual"]["image_auroc"] = 0.99
+    metrics.write_text(json.dumps(m))
+    after = sentence()
+    assert before and after
+    assert "this claim **holds**" in before[-1] and "this claim **does not hold**" in after[-1]
