@@ -76,7 +76,7 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
 
     committed = json.loads((Path(__file__).parents[1] / "results/bottle/aesc-drops-s0/config.json").read_text())
     assert "decoder" not in committed["model"] and stored_settings(committed)["decoder"] == "legacy"
-    spec = RunSpec(wood, "wood", "aesc", "none", image_size=SIZE, epochs=1, batch_size=8, decoder="legacy")
+    spec = RunSpec(wood, "synth_wood", "aesc", "none", image_size=SIZE, epochs=1, batch_size=8, decoder="legacy")
     _, run = load_or_train(spec, tmp_path, device="cpu", log=quiet)
     config = json.loads((run / "config.json").read_text())
     del config["model"]["decoder"], config["model"]["decoder_dropout"]  # the layout of the committed runs
@@ -92,4 +92,4 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
 
 def test_an_unknown_decoder_in_a_spec_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown decoder 'code'"):
-        RunSpec(tmp_path, "wood", decoder="code")
+        RunSpec(tmp_path, "synth_wood", decoder="code")
