@@ -10,8 +10,8 @@ kept.  Everything it needs to go on after an interruption is written atomically 
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
 
 Everything is checked (settings, data, image size against the network, device) before the run folder is created.
-While :func:`fit` runs it holds an exclusive lock on the run folder (:func:`stainlib.files.run_lock`): a second
-trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the digest of the checkpoint on disk: a
+While :func:`fit` runs it holds an exclusive lock on the run folder (:func:`stainlib.files.run_lock`, the file
+``.lock``, which stays): a second trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the digest of the checkpoint on disk: a
 new checkpoint's digest is added (beside the old one) *before* the file is renamed into place, and the old digest is
 dropped after, so a kill at any moment leaves a run that loads and resumes.  The batches of an epoch are
 ``batch_size`` images, except that a last batch of one image is merged into the previous one (batch norm cannot train

@@ -336,7 +336,7 @@ def test_a_checkpoint_that_is_not_a_torch_file_is_an_error_naming_it(trained, tm
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
-    (run / "best.pt").write_bytes(b"\x80\x04not a checkpoint")
+    (run / "best.pt").write_bytes(b"not a checkpoint")
     digest = hashlib.sha256((run / "best.pt").read_bytes()).hexdigest()
     (run / "SHA256SUMS").write_text(f"{digest}  best.pt\n")
     with pytest.raises(RuntimeError, match=r"best\.pt"):
