@@ -97,12 +97,17 @@ def _split(spec_or_settings: dict, split: str, data_root=None) -> MVTecAD:
 def train(
     spec: RunSpec, out="runs", device: str = "auto", retrain: bool = False, progress: bool = True, log=print
 ) -> Path:
-    """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder."""
+    """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder.
+
+    The data, the image size and the device are checked before the run folder is touched (even with ``retrain``).
+    """
     run = spec.folder(out)
-    check_run(spec, run, retrain=retrain, log=log)
     settings = spec.to_dict()
     train_set, val_set = _split(settings, "train"), _split(settings, "val")
     net = new_model(spec)
+    net.check_input(torch.zeros(1, net.config["in_channels"], spec.image_size, spec.image_size))
+    pick_device(device)
+    check_run(spec, run, retrain=retrain, log=log)
     cfg = TrainConfig(
         out=str(run),
         epochs=spec.epochs,

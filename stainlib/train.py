@@ -11,11 +11,11 @@ kept.  Everything it needs to go on after an interruption is written atomically 
 
 Everything is checked (settings, data, image size against the network, device) before the run folder is created.
 While :func:`fit` runs it holds an exclusive lock on the run folder (:func:`stainlib.files.run_lock`, the file
-``.lock``, which stays): a second trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the digest of the checkpoint on disk: a
-new checkpoint's digest is added (beside the old one) *before* the file is renamed into place, and the old digest is
-dropped after, so a kill at any moment leaves a run that loads and resumes.  The batches of an epoch are
-``batch_size`` images, except that a last batch of one image is merged into the previous one (batch norm cannot train
-on a single image whose deepest feature map is 1x1).
+``.lock``, which stays): a second trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the
+digest of the checkpoint on disk: a new checkpoint's digest is added (beside the old one) *before* the file is renamed
+into place, and the old digest is dropped after, so a kill at any moment leaves a run that loads and resumes.  The
+batches of an epoch are ``batch_size`` images, except that a last batch of one image is merged into the previous one
+(batch norm cannot train on a single image whose deepest feature map is 1x1).
 
 Calling :func:`fit` again on the same folder resumes from ``last.pt``, after comparing the settings with both
 ``config.json`` and the config inside ``last.pt``; only ``epochs`` may grow (a finished run asked for fewer epochs

@@ -252,6 +252,8 @@ def test_an_image_size_the_network_refuses_writes_nothing_and_a_corrected_retry_
     assert "divisible by" in capsys.readouterr().err
     assert not (tmp_path / "wood" / "ae-none-s0" / "config.json").exists()
     assert train_cli(wood, tmp_path, "ae", "none", 1) == 0
+    assert train_cli(wood, tmp_path, "ae", "none", 1, "--image-size", "50", "--retrain") == 2
+    assert (tmp_path / "wood" / "ae-none-s0" / "best.pt").exists(), "a refused retrain deleted the trained run"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
