@@ -204,8 +204,10 @@ def main(argv=None) -> int:
     except (*KNOWN_ERRORS, pickle.UnpicklingError) as exc:
         if debug:
             raise
-        what = "" if isinstance(exc, (ValueError, RuntimeError, OSError)) else f"{type(exc).__name__}: "
-        print(f"{prefix}: error: {what}{_one_line(exc)}", file=sys.stderr)
+        if isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+        else:
+            print(f"{prefix}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if debug:
