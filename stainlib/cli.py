@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n-test", type=int, default=30)
     s.add_argument("--image-size", type=int, default=256)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true", help="replace category folders the generator did not make")
 
     d = sub.add_parser("download", help="download the real MVTec AD (needs internet)")
     d.add_argument("--out", default="data/mvtec_ad")
@@ -132,7 +133,13 @@ def _run(args) -> int:
         from .synthetic import make_synthetic
 
         root = make_synthetic(
-            args.out, args.categories, n_train=args.n_train, n_test=args.n_test, size=args.image_size, seed=args.seed
+            args.out,
+            args.categories,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            size=args.image_size,
+            seed=args.seed,
+            overwrite=args.overwrite,
         )
         print(f"synthetic dataset in {root}")
     elif args.command == "download":
@@ -177,16 +184,54 @@ def _run(args) -> int:
     return 0
 
 
+# Errors a user can meet and act on: one line, exit status 2.  (UnpicklingError: a damaged or foreign file.)
+KNOWN_ERRORS = (ValueError, RuntimeError, OSError, KeyError, TypeError, ArithmeticError, AssertionError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
+
+
 def main(argv=None) -> int:
+    """Run the command line; errors are one line on stderr (exit 2), Ctrl-C says how to resume (exit 130).
+
+    Unexpected errors are one line too, with their type; ``STAINLIB_DEBUG=1`` lets any error through as a traceback.
+    """
+    import os
+    import pickle
+
     import matplotlib
 
     matplotlib.use("Agg")  # the command line draws into files only
     _keep_large_blocks()
     args = _parser().parse_args(argv)
+    prefix = f"stainlib {args.command}"
+    debug = os.environ.get("STAINLIB_DEBUG", "") not in ("", "0")
     try:
         return _run(args)
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"stainlib {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prefix}: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+    except (*KNOWN_ERRORS, pickle.UnpicklingError) as exc:
+        if debug:
+            raise
+        if isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+        else:
+            print(f"{prefix}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if debug:
+            raise
+        print(
+            f"{prefix}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
+            "(run with STAINLIB_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -6,6 +6,10 @@ official archives is :mod:`stainlib.download`.
 
 Items are dicts with ``image`` (float ``(C, H, W)`` in [0, 1]), ``gt_mask`` (``(1, H, W)``, 0 or 1), ``gt_label``
 (0 good, 1 defective), ``defect_type`` and ``path``.
+
+Images are 8-bit (any of Pillow's 8-bit modes: grey, palette, RGB, ...) or 16-bit greyscale, scaled by 65535; other
+modes (32-bit integers, floats) are refused, naming the mode.  In a mask, any non-zero pixel is a defect (masks
+stored as 0/255, as 0/1, or in colour all work); a defective image whose mask has no defect pixel is an error.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}  # Pillow's 16-bit greyscale ("I" too, for a 16-bit PNG)
+EIGHT_BIT_MODES = {"1", "L", "P", "LA", "PA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 MVTEC_TEXTURES = ["carpet", "grid", "leather", "tile", "wood"]
 MVTEC_OBJECTS = [
     "bottle",
@@ -165,34 +171,63 @@ class MVTecAD(torch.utils.data.Dataset):
     def defect_types(self) -> list[str]:
         return sorted({d for _, _, d in self.samples})
 
-    def _load(self, path: Path, mode: str, resample) -> np.ndarray:
+    @staticmethod
+    def _open(path: Path) -> Image.Image:
         try:
             with Image.open(path) as im:
                 im.load()
-                im = im.convert(mode)
+                return im  # loaded: usable after the file is closed
         except Exception as exc:
             raise DataError(f"cannot read image {path}: {exc}") from exc
-        if im.size != (self.size, self.size):
-            im = im.resize((self.size, self.size), resample)
-        return np.asarray(im)
 
-    def _mask(self, path: Path) -> np.ndarray:
-        """The bool mask of ``path`` at ``size``, under :attr:`mask_reading`."""
-        if self.mask_reading == "code":
-            return self._load(path, "L", Image.LANCZOS) > 0.9 * 255
-        return self._load(path, "L", Image.NEAREST) > 127
+    def _load_image(self, path: Path) -> torch.Tensor:
+        """An image file as float ``(C, H, W)`` in [0, 1], resized (Lanczos) to ``size``."""
+        im = self._open(path)
+        side = (self.size, self.size)
+        if im.mode in EIGHT_BIT_MODES:
+            im = im.convert("L" if self.color == "gray" else "RGB")
+            if im.size != side:
+                im = im.resize(side, Image.LANCZOS)
+            arr = np.asarray(im)
+            arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+            return torch.from_numpy(arr.copy()).float().div_(255)
+        if im.mode in SIXTEEN_BIT_MODES or (im.mode == "I" and im.format == "PNG"):
+            grey = np.asarray(im).astype(np.float32) / 65535
+            if im.size != side:
+                grey = np.asarray(Image.fromarray(grey, mode="F").resize(side, Image.LANCZOS)).clip(0, 1)
+            image = torch.from_numpy(grey.copy())[None]
+            return image if self.color == "gray" else image.expand(3, -1, -1).clone()
+        raise DataError(
+            f"image {path} has mode {im.mode!r}, which cannot be scaled to [0, 1]; use 8-bit or 16-bit images"
+        )
+
+    def _load_mask(self, path: Path, image_path: Path) -> torch.Tensor:
+        """A mask file as float ``(1, H, W)``: 1 where any channel is non-zero, resized to ``size`` by ``mask_reading``."""
+        im = self._open(path)
+        if im.mode in EIGHT_BIT_MODES and im.mode not in ("1", "L"):
+            defect = np.asarray(im.convert("RGB")).any(-1)
+        else:
+            defect = np.asarray(im) != 0
+        if not defect.any():
+            raise DataError(f"mask {path} of the defective image {image_path} is empty: it has no non-zero pixel")
+        im = Image.fromarray(defect.astype(np.uint8) * 255)
+        if self.mask_reading == "code":  # the authors' code: antialiased resize, then > 0.9
+            if im.size != (self.size, self.size):
+                im = im.resize((self.size, self.size), Image.LANCZOS)
+            return torch.from_numpy(np.asarray(im) > 0.9 * 255).float()[None]
+        if im.size != (self.size, self.size):
+            im = im.resize((self.size, self.size), Image.NEAREST)
+        return torch.from_numpy(np.asarray(im) > 0).float()[None]
 
     def __getitem__(self, index: int) -> dict:
         if index in self._cache:
             return self._cache[index]
         path, mask_path, defect = self.samples[index]
-        arr = self._load(path, "L" if self.color == "gray" else "RGB", Image.LANCZOS)
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        image = torch.from_numpy(arr.copy()).float().div_(255)
+        image = self._load_image(path)
         if mask_path is None:
             gt_mask = torch.zeros(1, self.size, self.size)
         else:
-            gt_mask = torch.from_numpy(self._mask(mask_path)).float()[None]
+            gt_mask = self._load_mask(mask_path, path)
         item = {
             "image": image,
             "gt_mask": gt_mask,

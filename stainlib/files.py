@@ -1,16 +1,29 @@
-"""Files that are never half-written, and their checksums (book chapter 5, "Training").
+"""Files that are never half-written, their checksums, and the lock of a folder in use (book chapter 5, "Training").
 
 :func:`atomic_write` writes through a temporary file renamed into place, so an interruption leaves the old file or the
-new one, never a mix; :func:`file_sha256` is the checksum of a file, read in blocks.
+new one, never a mix; each call has its own temporary name, so two writers of one file never trip over each other.
+:func:`file_sha256` is the checksum of a file, read in blocks.  :func:`read_json` reads a JSON file and names it in its
+error.  :func:`run_lock` holds an exclusive lock on a folder (a run folder while it is trained): a second process that
+asks for it is refused at once with :class:`FolderInUse`.  It uses ``fcntl.flock`` on Linux and macOS and
+``msvcrt.locking`` on Windows; the lock is released by the operating system when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "file_sha256"]
+__all__ = ["LOCK_NAME", "FolderInUse", "atomic_write", "file_sha256", "read_json", "run_lock"]
+
+LOCK_NAME = ".lock"
+
+
+class FolderInUse(RuntimeError):
+    """The folder is locked by another process (another ``stainlib train`` on the same run folder)."""
 
 
 def file_sha256(path) -> str:
@@ -22,9 +35,74 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def temporary_beside(path) -> Path:
+    """A new, empty file beside ``path`` with a name of its own (``.<name>.<random>.tmp``), for a later rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    tmp = temporary_beside(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_json(path):
+    """The content of the JSON file ``path``; a broken file is a ``ValueError`` that names it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete or repair it") from exc
+
+
+@contextlib.contextmanager
+def run_lock(folder):
+    """Hold an exclusive lock on ``folder`` (created if needed) for the ``with`` block, or raise :class:`FolderInUse`.
+
+    The lock is the file ``<folder>/.lock``, locked without waiting.  It is not re-entrant: one holder per folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / LOCK_NAME, "a+b")
+    try:
+        try:
+            _lock(f)
+        except OSError as exc:
+            raise FolderInUse(
+                f"{folder} is in use by another process (another training of this run?); wait for it to finish"
+            ) from exc
+        try:
+            yield folder
+        finally:
+            _unlock(f)
+    finally:
+        f.close()
+
+
+if os.name == "nt":  # pragma: no cover - Windows
+    import msvcrt
+
+    def _lock(f):
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock(f):
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(f):
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(f):
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -5,6 +5,9 @@
 * :func:`load_or_train` gives the model of a spec: loaded when its folder holds the same, finished run, trained or
   resumed otherwise, and refused (or retrained, when asked) when the folder holds a run with other settings;
 * :func:`read_metrics` is the one reader of ``metrics.json``, and :func:`evaluate` its one writer.
+
+A run's initial weights are drawn from its seed (:func:`new_model`), without touching the caller's random state, so
+the same spec trained twice gives the same weights.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from .book import shown_path
 from .data import MVTecAD
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
-from .files import atomic_write
+from .files import atomic_write, read_json
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
 from .spec import RunSpec, stored_settings
@@ -32,6 +35,7 @@ __all__ = [
     "check_run",
     "evaluate",
     "load_or_train",
+    "new_model",
     "read_config",
     "read_metrics",
     "train",
@@ -45,13 +49,13 @@ def read_config(run) -> dict:
     path = Path(run) / "config.json"
     if not path.exists():
         raise RunError(f"{run} is not a run folder (no config.json)")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def read_metrics(run) -> dict:
     """A run folder's ``metrics.json`` (``{method: result}``), empty when it has none."""
     path = Path(run) / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path) if path.exists() else {}
 
 
 def _write_metrics(run: Path, method: str, result: dict) -> None:
@@ -94,12 +98,17 @@ def _split(spec_or_settings: dict, split: str, data_root=None) -> MVTecAD:
 def train(
     spec: RunSpec, out="runs", device: str = "auto", retrain: bool = False, progress: bool = True, log=print
 ) -> Path:
-    """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder."""
+    """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder.
+
+    The data, the image size and the device are checked before the run folder is touched (even with ``retrain``).
+    """
     run = spec.folder(out)
-    check_run(spec, run, retrain=retrain, log=log)
     settings = spec.to_dict()
     train_set, val_set = _split(settings, "train"), _split(settings, "val")
-    net = build_model(spec.model, in_channels=1 if spec.color == "gray" else 3, decoder=spec.decoder)
+    net = new_model(spec)
+    net.check_input(torch.zeros(1, net.config["in_channels"], spec.image_size, spec.image_size))
+    pick_device(device)
+    check_run(spec, run, retrain=retrain, log=log)
     cfg = TrainConfig(
         out=str(run),
         epochs=spec.epochs,
@@ -118,6 +127,13 @@ def train(
     result = fit(net, train_set, val_set, spec.corruption, cfg, log=log)
     log(f"best validation PSNR: {result['best_val_psnr']:.2f} dB")
     return run
+
+
+def new_model(spec: RunSpec):
+    """The untrained network of ``spec``, its weights drawn from ``spec.seed``; the global random state is kept."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return build_model(spec.model, in_channels=1 if spec.color == "gray" else 3, decoder=spec.decoder)
 
 
 def load_or_train(spec: RunSpec, out="runs", retrain: bool = False, device: str = "auto", log=print):
@@ -183,6 +199,7 @@ def evaluate(
     t0 = time.perf_counter()
     run = Path(run)
     settings = stored_settings(read_config(run))
+    read_metrics(run)  # a broken metrics.json is an error now, not after the evaluation
     if spec is not None:
         diffs = spec.differences(read_config(run), extend=False)
         if diffs:

@@ -363,8 +363,10 @@ def make_synthetic(
 
     Each category gets ``n_train`` good training images and ``n_test`` test images: a third good, the rest spread
     over its defect types (:data:`SYNTHETIC_DEFECTS`), each with its mask in ``ground_truth``.  A category folder that
-    already holds a complete set made with the same arguments is kept as it is, unless ``overwrite``.  Writing goes
-    through a temporary folder, so an interrupted call leaves no half-written category.
+    already holds a complete set made with the same arguments is kept as it is, unless ``overwrite``; one made with
+    other arguments is replaced.  A folder of the same name that the generator did not make (it has no ``.synthetic``
+    stamp: real data, your own) is never deleted: it is an error, unless ``overwrite``.  Writing goes through a
+    temporary folder, so an interrupted call leaves no half-written category.
     """
     root = Path(root)
     categories = list(categories or SYNTHETIC_CATEGORIES)
@@ -376,6 +378,11 @@ def make_synthetic(
             continue
         if category not in SYNTHETIC_CATEGORIES:
             raise ValueError(f"unknown synthetic category {category!r}; known: {', '.join(SYNTHETIC_CATEGORIES)}")
+        if (target.exists() or target.is_symlink()) and not is_synthetic(root, category) and not overwrite:
+            raise FileExistsError(
+                f"{target} exists and was not made by the synthetic generator (it has no .synthetic stamp); "
+                "refusing to replace it: choose another output folder, or pass overwrite=True (--overwrite)"
+            )
         tmp = Path(tempfile.mkdtemp(prefix=f".{category}-", dir=root))
         base = (seed * 1000 + SYNTHETIC_CATEGORIES.index(category)) * 100_000  # whatever else is made with it
         (tmp / "train" / "good").mkdir(parents=True)
@@ -395,7 +402,9 @@ def make_synthetic(
                 (tmp / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
                 Image.fromarray((mask * 255).astype(np.uint8)).save(tmp / "ground_truth" / kind / f"{k:03d}_mask.png")
         (tmp / ".synthetic").write_text(stamp)
-        if target.exists():
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
     return root

@@ -4,9 +4,18 @@
 Adam (lr 1e-3), batch 16, ReduceLROnPlateau on the validation PSNR (factor 0.5), and the best-validation-PSNR weights
 kept.  Everything it needs to go on after an interruption is written atomically into a run folder after every epoch:
 
-* ``config.json`` — the model, the data and the training settings (enough to rebuild both);
+* ``config.json`` — the model, the data and the training settings (enough to rebuild both), written with the first
+  checkpoint, so a run that fails before its first epoch ends leaves no settings behind to refuse a corrected retry;
 * ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
+
+Everything is checked (settings, data, image size against the network, device) before the run folder is created.
+While :func:`fit` runs it holds an exclusive lock on the run folder (:func:`stainlib.files.run_lock`, the file
+``.lock``, which stays): a second trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the
+digest of the checkpoint on disk: a new checkpoint's digest is added (beside the old one) *before* the file is renamed
+into place, and the old digest is dropped after, so a kill at any moment leaves a run that loads and resumes.  The
+batches of an epoch are ``batch_size`` images, except that a last batch of one image is merged into the previous one
+(batch norm cannot train on a single image whose deepest feature map is 1x1).
 
 Calling :func:`fit` again on the same folder resumes from ``last.pt``, after comparing the settings with both
 ``config.json`` and the config inside ``last.pt``; only ``epochs`` may grow (a finished run asked for fewer epochs
@@ -20,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,7 +37,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .files import atomic_write, file_sha256
+from .files import atomic_write, file_sha256, read_json, run_lock, temporary_beside
 from .models import AutoEncoder, build_model
 from .noise import CorruptionModel, check_image, get_corruption
 
@@ -63,9 +73,18 @@ class TrainConfig:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` gives CUDA if present, else Apple MPS, else the CPU."""
+    """``auto`` gives CUDA if present, else Apple MPS, else the CPU; a device that is not available is an error."""
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(f"unknown device {name!r}: {exc}") from exc
+        mps = getattr(torch.backends, "mps", None)
+        if (device.type == "cuda" and not torch.cuda.is_available()) or (
+            device.type == "mps" and not (mps is not None and mps.is_available())
+        ):
+            raise ValueError(f"device {name!r} is not available on this machine (use --device cpu or auto)")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -87,28 +106,56 @@ def stack_images(dataset) -> torch.Tensor:
 
 
 def _save_checkpoint(run: Path, name: str, state: dict) -> None:
-    atomic_write(run / name, lambda p: torch.save(state, p))
-    sums = _read_checksums(run)
-    sums[name] = file_sha256(run / name)
-    atomic_write(run / CHECKSUMS, lambda p: p.write_text("".join(f"{v}  {k}\n" for k, v in sorted(sums.items()))))
+    """Write a checkpoint so that ``SHA256SUMS`` lists the digest of the file on disk at every moment.
+
+    The new file is written under a temporary name and hashed; its digest joins the old one in ``SHA256SUMS``; the
+    file is renamed into place; then the old digest is dropped.  A kill between two of these steps leaves the old
+    file with its digest listed, or the new one with its digest listed.
+    """
+    tmp = temporary_beside(run / name)
+    try:
+        torch.save(state, tmp)
+        digest = file_sha256(tmp)
+        sums = _read_checksums(run)
+        _write_checksums(run, {**sums, name: [*sums.get(name, []), digest]})  # pending: old and new
+        os.replace(tmp, run / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _write_checksums(run, {**_read_checksums(run), name: [digest]})
+
+
+def _write_checksums(run: Path, sums: dict) -> None:
+    lines = "".join(f"{d}  {k}\n" for k, digests in sorted(sums.items()) for d in digests)
+    atomic_write(run / CHECKSUMS, lambda p: p.write_text(lines))
 
 
 def _read_checksums(run: Path) -> dict:
+    """``{name: [digest, ...]}``: one digest per name, two while a replacement is under way (the older first)."""
     path = run / CHECKSUMS
     if not path.exists():
         return {}
-    return {name: digest for digest, name in (line.split() for line in path.read_text().splitlines() if line)}
+    sums: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums.setdefault(name.strip(), []).append(digest)
+    return sums
 
 
 def _load_checkpoint(run: Path, name: str) -> dict:
     path = run / name
+    if not path.exists():
+        raise RunError(f"{run} is not trained yet (no {name}); train it first")
     expected = _read_checksums(run).get(name)
-    if expected is None:
+    if not expected:
         raise RunError(f"{path} has no checksum in {run / CHECKSUMS}")
     actual = file_sha256(path)
-    if actual != expected:
-        raise RunError(f"checksum mismatch for {path}: expected {expected}, got {actual}; the file is damaged")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if actual not in expected:
+        raise RunError(f"checksum mismatch for {path}: expected {expected[-1]}, got {actual}; the file is damaged")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError) for a file it cannot read
+        raise RunError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
 
 
 def _write_history(run: Path, rows: list[dict]) -> None:
@@ -145,7 +192,7 @@ def is_complete(run) -> bool:
     """Whether ``run`` holds a finished run (as many history rows as its configured epochs)."""
     run = Path(run)
     try:
-        config = json.loads((run / "config.json").read_text())
+        config = read_json(run / "config.json")
         with open(run / "history.csv") as f:
             rows = sum(1 for _ in f) - 1
     except (OSError, ValueError):
@@ -191,10 +238,36 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     device = pick_device(cfg.device)
     if cfg.channels_last == "auto":
         cfg = replace(cfg, channels_last="on" if device.type in ("cpu", "cuda") else "off")
+    # Everything that can be checked is checked before the run folder is created or anything is written into it.
+    train_images, val_images = stack_images(train_set), stack_images(val_set)
+    model.check_input(train_images[:1])
+    model.check_input(val_images[:1])
+    if isinstance(corrupt, CorruptionModel):
+        check_image(train_images)
+    per_epoch = cfg.samples_per_epoch or len(train_images)
+    bottom = train_images.shape[-1] // 2**model.depth * (train_images.shape[-2] // 2**model.depth)
+    if bottom == 1 and (per_epoch < 2 or cfg.batch_size < 2):
+        raise ValueError(
+            f"at {train_images.shape[-1]} px the deepest feature map is 1x1, and batch norm cannot train on one image "
+            f"per batch: use batch_size >= 2 and at least 2 training images per epoch (or a larger image size)"
+        )
     run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
+    with run_lock(run):
+        return _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, device, run, log)
+
+
+def _batches(count: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of the batches of an epoch of ``count`` images; a last batch of one joins the previous one."""
+    starts = list(range(0, count, batch_size))
+    if len(starts) > 1 and count - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], count]))
+
+
+def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, device, run, log) -> dict:
+    """The body of :func:`fit`, run while it holds the lock of the run folder ``run``."""
     run_config = _run_config(model, corruption_name, cfg)
-    stored = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else None
+    stored = read_json(run / "config.json") if (run / "config.json").exists() else None
     _check_settings(run, stored, "config.json", run_config)
     state = _load_checkpoint(run, "last.pt") if (run / "last.pt").exists() else None
     if state is not None:
@@ -206,7 +279,9 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
             write_config(run, state["config"])
         done = {"history": state["history"], "best_val_psnr": state["best"], "device": str(device)}
         return {**done, "resumed_from": state["epoch"]}
-    write_config(run, run_config)
+    config_written = state is not None  # a fresh run writes its config.json with its first checkpoint
+    if config_written:
+        write_config(run, run_config)
 
     cuda = device.type == "cuda"
     use_amp = cuda and cfg.amp == "auto" and torch.cuda.is_bf16_supported()
@@ -225,14 +300,10 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         scheduler.load_state_dict(state["scheduler"])
         history, best, start = state["history"], state["best"], state["epoch"]
         log(f"resuming {run} after epoch {start}")
-    train_images = stack_images(train_set).to(device)
-    val_images = stack_images(val_set).to(device)
-    # The library's models check the value range of the training images once here, not at every step (where reading
-    # the answer back would make a GPU wait); other callables get the plain call.
-    trusted = {}
-    if isinstance(corrupt, CorruptionModel):
-        check_image(train_images)
-        trusted = {"check_values": False}
+    train_images, val_images = train_images.to(device), val_images.to(device)
+    # The library's models checked the value range of the training images once, in fit, not at every step (where
+    # reading the answer back would make a GPU wait); other callables get the plain call.
+    trusted = {"check_values": False} if isinstance(corrupt, CorruptionModel) else {}
     # A fixed, seeded corruption of the validation set: the same every epoch, so PSNRs compare across epochs.
     val_corrupted, _ = corrupt(val_images, _epoch_generator(cfg.seed, -1, 0, device))
     log(
@@ -246,7 +317,7 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
 
     n = len(train_images)
     per_epoch = cfg.samples_per_epoch or n
-    steps = math.ceil(per_epoch / cfg.batch_size)
+    batches = _batches(per_epoch, cfg.batch_size)
     bar = tqdm(
         range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=run.name, unit="epoch", disable=not cfg.progress
     )
@@ -260,8 +331,8 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         # The step never reads a value back from the device (no .item(), no check of the loss): the losses stay on
         # the device and are read once, at the end of the epoch, where a non-finite one stops the run.
         losses, sizes = [], []
-        for step in range(steps):
-            clean = train_images[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+        for begin, end in batches:
+            clean = train_images[order[begin:end]]
             corrupted, _ = corrupt(clean, g_corrupt, **trusted)
             corrupted = corrupted.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -298,6 +369,9 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
             "best": max(best, val),
             "config": run_config,
         }
+        if not config_written:
+            write_config(run, run_config)
+            config_written = True
         if val > best:
             best = val
             _save_checkpoint(
@@ -327,10 +401,11 @@ def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, di
     run = Path(run)
     if not (run / "config.json").exists():
         raise RunError(f"{run} is not a run folder (no config.json)")
-    config = json.loads((run / "config.json").read_text())
+    config = read_json(run / "config.json")
     params = dict(config["model"])
     params.setdefault("decoder", "legacy")  # runs made before the decoder readings were named (models.py)
-    model = build_model(params.pop("name"), **params)
+    with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: keep the caller's random state
+        model = build_model(params.pop("name"), **params)
     state = _load_checkpoint(run, which)
     _check_settings(run, state.get("config"), which, config)
     model.load_state_dict(state["model"])

@@ -72,7 +72,8 @@ def test_interrupted_and_resumed_run_ends_with_bit_identical_weights(tmp_path):
 def test_run_folder_holds_config_checkpoints_checksums_and_history(tmp_path):
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, data={"category": "toy"}), log=lambda *_: None)
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["SHA256SUMS", "best.pt", "config.json", "history.csv", "last.pt"]
+    files = sorted(p.name for p in run.iterdir())
+    assert files == [".lock", "SHA256SUMS", "best.pt", "config.json", "history.csv", "last.pt"]  # no temporary left
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["name"] == "aesc" and cfg["model"]["depth"] == 3 and cfg["data"] == {"category": "toy"}
     rows = list(csv.DictReader(open(run / "history.csv")))
