@@ -202,7 +202,7 @@ class MVTecAD(torch.utils.data.Dataset):
         )
 
     def _load_mask(self, path: Path, image_path: Path) -> torch.Tensor:
-        """A mask file as float ``(1, H, W)``: 1 where any channel is non-zero, resized to ``size`` by ``mask_reading``."""
+        """A mask file as float ``(1, H, W)``: 1 where any channel is non-zero, resized by ``mask_reading``."""
         im = self._open(path)
         if im.mode in EIGHT_BIT_MODES and im.mode not in ("1", "L"):
             defect = np.asarray(im.convert("RGB")).any(-1)
