@@ -76,9 +76,9 @@ def test_synth_refuses_to_replace_a_category_folder_it_did_not_make_unless_overw
 def test_a_second_train_on_a_run_folder_in_use_is_refused_with_a_clear_message(wood, tmp_path):
     from stainlib.files import run_lock
 
-    run = tmp_path / "wood" / "aesc-stain-s0"
+    run = tmp_path / "synth_wood" / "aesc-stain-s0"
     run.mkdir(parents=True)
-    argv = [sys.executable, "-m", "stainlib.cli", "train", "--data-root", str(wood), "--category", "wood"]
+    argv = [sys.executable, "-m", "stainlib.cli", "train", "--data-root", str(wood), "--category", "synth_wood"]
     argv += ["--epochs", "1", "--image-size", str(SIZE), "--out", str(tmp_path), "--device", "cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with run_lock(run):  # this process is the first trainer
@@ -198,7 +198,7 @@ def test_a_defective_image_with_an_empty_mask_is_an_error_naming_the_mask(tmp_pa
 
 
 def test_the_same_seed_gives_bit_identical_weights_and_leaves_the_global_rng_alone(wood, tmp_path):
-    spec = RunSpec(wood, "wood", "ae", "none", image_size=SIZE, epochs=1, batch_size=8)
+    spec = RunSpec(wood, "synth_wood", "ae", "none", image_size=SIZE, epochs=1, batch_size=8)
     torch.manual_seed(123)
     before = torch.get_rng_state()
     first = load_run(train(spec, tmp_path / "a", device="cpu", progress=False, log=quiet))[0].state_dict()
@@ -218,7 +218,7 @@ def test_another_seed_gives_other_initial_weights(wood, tmp_path, monkeypatch):
     monkeypatch.setattr(runs_module, "fit", capture)
     for seed in (0, 1):
         with pytest.raises(KeyboardInterrupt):
-            train(RunSpec(wood, "wood", image_size=SIZE, seed=seed), tmp_path, device="cpu", log=quiet)
+            train(RunSpec(wood, "synth_wood", image_size=SIZE, seed=seed), tmp_path, device="cpu", log=quiet)
     assert not torch.equal(built[0]["head.weight"], built[1]["head.weight"])
 
 
@@ -250,10 +250,10 @@ def test_a_last_batch_of_one_image_is_merged_into_the_previous_batch(tmp_path):
 def test_an_image_size_the_network_refuses_writes_nothing_and_a_corrected_retry_runs(wood, tmp_path, capsys):
     assert train_cli(wood, tmp_path, "ae", "none", 1, "--image-size", "50") == 2
     assert "divisible by" in capsys.readouterr().err
-    assert not (tmp_path / "wood" / "ae-none-s0" / "config.json").exists()
+    assert not (tmp_path / "synth_wood" / "ae-none-s0" / "config.json").exists()
     assert train_cli(wood, tmp_path, "ae", "none", 1) == 0
     assert train_cli(wood, tmp_path, "ae", "none", 1, "--image-size", "50", "--retrain") == 2
-    assert (tmp_path / "wood" / "ae-none-s0" / "best.pt").exists(), "a refused retrain deleted the trained run"
+    assert (tmp_path / "synth_wood" / "ae-none-s0" / "best.pt").exists(), "a refused retrain deleted the trained run"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -261,7 +261,7 @@ def test_an_unavailable_device_is_one_line_and_writes_nothing(wood, tmp_path, ca
     assert train_cli(wood, tmp_path, "ae", "none", 1, "--device", "cuda") == 2
     err = capsys.readouterr().err
     assert "cuda" in err and "not available" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "wood" / "ae-none-s0").exists()
+    assert not (tmp_path / "synth_wood" / "ae-none-s0").exists()
 
 
 # -- 12. crashes: tracebacks and misleading errors on the command line -----------------------------------------------
@@ -287,7 +287,7 @@ def test_every_known_exception_type_is_one_line_and_exit_2(wood, monkeypatch, ca
         raise exc
 
     monkeypatch.setattr(runs_module, "train", fail)
-    assert main(["train", "--data-root", str(wood), "--category", "wood"]) == 2
+    assert main(["train", "--data-root", str(wood), "--category", "synth_wood"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("stainlib train: error: ") and len(err.strip().splitlines()) == 1
 
@@ -298,12 +298,12 @@ def test_an_unexpected_exception_is_one_line_pointing_at_stainlib_debug(wood, mo
 
     monkeypatch.setattr(runs_module, "train", fail)
     monkeypatch.delenv("STAINLIB_DEBUG", raising=False)
-    assert main(["train", "--data-root", str(wood), "--category", "wood"]) == 2
+    assert main(["train", "--data-root", str(wood), "--category", "synth_wood"]) == 2
     err = capsys.readouterr().err
     assert "surprise" in err and "STAINLIB_DEBUG=1" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setenv("STAINLIB_DEBUG", "1")
     with pytest.raises(Unexpected):
-        main(["train", "--data-root", str(wood), "--category", "wood"])
+        main(["train", "--data-root", str(wood), "--category", "synth_wood"])
 
 
 def test_ctrl_c_says_how_to_resume_and_exits_130(wood, monkeypatch, capsys):
@@ -311,7 +311,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(wood, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runs_module, "train", fail)
-    assert main(["train", "--data-root", str(wood), "--category", "wood"]) == 130
+    assert main(["train", "--data-root", str(wood), "--category", "synth_wood"]) == 130
     assert capsys.readouterr().err.strip() == "stainlib train: interrupted; run the same command to resume"
 
 

@@ -106,15 +106,15 @@ def test_parallel_sweep_never_runs_two_jobs_on_one_gpu_at_once(wood, tmp_path, m
         return Done()
 
     monkeypatch.setattr(sweep_module.subprocess, "run", fake_run)
-    base = RunSpec(wood, "wood", image_size=SIZE, epochs=1)
-    report = sweep("table3", base, ["wood"], out=tmp_path / "out", device="cuda", jobs=2, log=quiet)
+    base = RunSpec(wood, "synth_wood", image_size=SIZE, epochs=1)
+    report = sweep("table3", base, ["synth_wood"], out=tmp_path / "out", device="cuda", jobs=2, log=quiet)
     assert len(report["done"]) == len(TABLE_3_CORRUPTIONS) and not clashes
 
 
 def test_sweep_task_runs_only_that_run_and_refuses_an_index_outside_the_grid(wood, tmp_path):
-    base = RunSpec(wood, "wood", image_size=SIZE, epochs=1)
+    base = RunSpec(wood, "synth_wood", image_size=SIZE, epochs=1)
     with pytest.raises(ValueError, match="between 0 and 3"):
-        sweep("table1", base, ["wood"], out=tmp_path, task=4, log=quiet)
+        sweep("table1", base, ["synth_wood"], out=tmp_path, task=4, log=quiet)
 
 
 @pytest.mark.slow
@@ -126,7 +126,7 @@ def test_slurm_array_script_runs_one_run_per_task_and_skips_complete_ones(wood, 
 
     listing = tmp_path / "sweep.txt"
     out = tmp_path / "out"
-    args = f"sweep --grid table1 --data-root {wood} --categories wood --epochs 1 --image-size {SIZE}"
+    args = f"sweep --grid table1 --data-root {wood} --categories synth_wood --epochs 1 --image-size {SIZE}"
     import contextlib
     import io
 
@@ -150,9 +150,9 @@ def test_slurm_array_script_runs_one_run_per_task_and_skips_complete_ones(wood, 
 
     first = task(3)
     assert first.returncode == 0, first.stderr
-    done = [p.name for p in (out / "wood").iterdir()]
+    done = [p.name for p in (out / "synth_wood").iterdir()]
     assert done == ["aesc-stain-s0"]  # the 4th run of the grid: AESc + stain
-    metrics = json.loads((out / "wood" / "aesc-stain-s0" / "metrics.json").read_text())
+    metrics = json.loads((out / "synth_wood" / "aesc-stain-s0" / "metrics.json").read_text())
     assert set(metrics) >= {"residual", "uncertainty"}
     again = task(3)
     assert again.returncode == 0 and "1 already complete" in again.stdout
