@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download the real MVTec AD (needs internet)")
     d.add_argument("--out", default="data/mvtec_ad")
     d.add_argument("--categories", nargs="*")
+    d.add_argument(
+        "--url",
+        help="the archive's address ({category} in it: one archive per category); also read from STAINLIB_MVTEC_URL",
+    )
+    d.add_argument("--sha256", help="the archive's SHA-256 (default: checked only at the official address)")
 
     _spec_arguments(sub.add_parser("train", help="train one model on one category"), one_category=True)
 
@@ -139,7 +144,7 @@ def _run(args) -> int:
     elif args.command == "download":
         from .download import download_mvtec
 
-        print(f"MVTec AD in {download_mvtec(args.out, args.categories)}")
+        print(f"MVTec AD in {download_mvtec(args.out, args.categories, url=args.url, sha256=args.sha256 or 'auto')}")
     elif args.command == "train":
         from .runs import train
 
