@@ -138,6 +138,18 @@ def train(args) -> None:
             f"estimate (not a measurement): {pflop:.1f} PFLOP in all; on an H200 at 5-10% of its dense bf16 peak, "
             f"{pflop * 1e15 / (0.10 * H200_BF16):.0f}-{pflop * 1e15 / (0.05 * H200_BF16):.0f} s"
         )
+    if not args.smoke:
+        per_step = _seconds_per_step(spec, device)
+        val_steps = math.ceil(spec.val_samples / spec.batch_size) / 3  # a forward pass is about a third of a step
+        per_step_count = per_epoch + val_steps
+        projected = len(todo) * spec.epochs * per_step_count * per_step
+        print(f"measured: {per_step * 1e3:.1f} ms per step; projected for the {len(todo)} runs: {projected:.0f} s")
+        if projected > TRAIN_SECONDS:
+            fit_steps = int(TRAIN_SECONDS / (len(todo) * per_step_count * per_step) * per_epoch)
+            print(
+                f"WARNING: more than the {TRAIN_SECONDS} s planned for training; the runs go on at the budget asked "
+                f"for. To fit, stop (Ctrl-C: the runs resume later) and run again with --steps {fit_steps}"
+            )
     started = time.perf_counter()
     for i, s in enumerate(todo):
         t0 = time.perf_counter()
@@ -152,6 +164,21 @@ def train(args) -> None:
                 f"{TRAIN_SECONDS} s planned; to fit, run again with --steps {fit_steps} (the finished run is kept)"
             )
     print(f"training: {time.perf_counter() - started:.1f} s")
+
+
+def _seconds_per_step(spec: RunSpec, device: str) -> float:
+    """Seconds per optimiser step of ``spec`` on ``device``: the second of two 20-step epochs of a throwaway run."""
+    import csv
+    import tempfile
+
+    from stainlib.runs import train as train_run
+
+    probe = spec.replace(epochs=2, samples_per_epoch=20 * spec.batch_size, val_samples=spec.batch_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train_run(probe, tmp, device=device, progress=False, log=lambda *_: None)
+        with open(run / "history.csv") as f:
+            rows = list(csv.DictReader(f))
+    return float(rows[-1]["seconds"]) / 20
 
 
 def evaluate(args) -> None:
