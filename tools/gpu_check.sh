@@ -65,6 +65,8 @@ benchmarks() {
     flags=()
     grep -q -- "--quick" "benchmarks/$bench.py" && flags=(--quick)
     grep -q -- "--device" "benchmarks/$bench.py" && flags+=(--device cuda)
+    # torch.compile's first compilation alone can take a minute: the trainer's eager + channels_last are measured.
+    grep -q -- "--variants" "benchmarks/$bench.py" && flags+=(--variants eager channels_last)
     if [ "$smoke" = 1 ]; then
       echo "$bench: skipped in --smoke; on a GPU: $PY benchmarks/$bench.py ${flags[*]}"
       continue
