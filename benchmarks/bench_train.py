@@ -3,7 +3,8 @@
 Three variants, measured in the same run: plain eager, channels_last, and torch.compile (where it works); each is
 printed with its speed-up over eager.  The step is stainlib.train's: batch 16, Stain corruption generated on the
 device into the same buffers every step, without the value scan (the trainer checks its images once), MSE loss,
-Adam, the loss kept on the device (no read-back per step); on CUDA in bf16 autocast.
+Adam, the loss kept on the device (no read-back per step); in the trainer's precision (``pick_precision``: bf16
+autocast from compute capability 8.0, fp16 autocast with a gradient scaler below, fp32 on the CPU).
 
 On CUDA it also prints the GPU lines that ``tools/gpu_check.sh`` reads: the images/s at 256^2 of the fastest
 variant, the achieved TFLOP/s and their fraction of the device's dense bf16 peak (from the table below; "unknown" for
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
-from stainlib.train import pick_device
+from stainlib.train import pick_device, pick_precision
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets (SXM parts for H100/H200/A100).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
@@ -55,16 +56,19 @@ def images_per_second(side, variant, device, steps, rounds=2):
     g = torch.Generator(device=device).manual_seed(0)
     clean = torch.rand(BATCH, 1, side, side, device=device)
     out = (torch.empty_like(clean), torch.empty(BATCH, 1, side, side, dtype=torch.bool, device=device))
-    amp = device.type == "cuda"
+    precision = pick_precision(device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     losses = []
 
     def step():
         corrupted, _ = stain(clean, g, out=out, check_values=False)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = F.mse_loss(net(corrupted.contiguous(memory_format=fmt)).float(), clean)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         losses.append(loss.detach())
 
     for _ in range(3):  # warm-up (and compilation)
@@ -95,7 +99,10 @@ def main(argv=None):
     steps = (10 if args.quick else 30) if cuda else (2 if args.quick else 3)
     rounds = 2 if args.quick else 3
     name = torch.cuda.get_device_name(device) if cuda else f"{device.type}, {torch.get_num_threads()} threads"
-    print(f"AESc training throughput on {device} ({name}), batch {BATCH}, best of {rounds} rounds of {steps} steps")
+    print(
+        f"AESc training throughput on {device} ({name}, {pick_precision(device)}), batch {BATCH}, "
+        f"best of {rounds} rounds of {steps} steps"
+    )
     peak = peak_bf16(name) if cuda else None
     best = {}
     for side in sizes:

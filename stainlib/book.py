@@ -1,9 +1,11 @@
 """What the chapters share: the fast and full profiles, their one-line setup, and the project folder (all chapters).
 
 Every chapter opens with ``settings = setup(profile, data_root, categories, epochs, image_size)``: ``auto`` is
-``full`` (the real MVTec AD, the paper's settings) where CUDA is present and ``fast`` (the synthetic dataset, small
-images, few epochs) elsewhere.  :meth:`BookSettings.spec` turns the settings into the :class:`~stainlib.spec.RunSpec`
-of a run, which :func:`stainlib.runs.load_or_train` and :func:`stainlib.sweep.sweep` take.
+``full`` (the real MVTec AD, the paper's settings) where CUDA is present **and** the real data is there, and ``fast``
+(the synthetic dataset, small images, few epochs) otherwise, with one printed line that says why and which call
+fetches the data.  So the default path never stops for a missing dataset (on Colab, say).
+:meth:`BookSettings.spec` turns the settings into the :class:`~stainlib.spec.RunSpec` of a run, which
+:func:`stainlib.runs.load_or_train` and :func:`stainlib.sweep.sweep` take.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ PROFILES = {
         "batch_size": 8,
         "n_samples": 10,
     },
-    # The paper's settings on the real MVTec AD (a GPU is advised).
+    # The paper's image size and epochs on the real MVTec AD (a GPU is advised); an epoch is one pass over the
+    # training split (11 steps for bottle), not the authors' 2,000 samples: spec.BUDGETS["paper"] is theirs.
     "full": {
         "data_root": "data/mvtec_ad",
         "categories": ["bottle"],
@@ -116,6 +119,27 @@ class BookSettings:
         )
 
 
+def _resolve(data_root) -> Path:
+    data = Path(data_root).expanduser()
+    return (data if data.is_absolute() else project_dir() / data).resolve()
+
+
+def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str]:
+    """``("full", "")`` where CUDA and the real data are both present, else ``("fast", the reason)``."""
+    data = _resolve(data_root or PROFILES["full"]["data_root"])
+    wanted = list(categories or PROFILES["full"]["categories"])
+    missing = [c for c in wanted if not (data / c / "train" / "good").is_dir()]
+    if cuda and not missing:
+        return "full", ""
+    if not cuda and not missing:
+        return "fast", f'profile "auto" is "fast": no CUDA GPU here (the real data in {data} is used by profile="full")'
+    fetch = f"from stainlib.download import download_mvtec; download_mvtec({str(data)!r}, {missing!r})"
+    return "fast", (
+        f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
+        f"{', '.join(missing)} in {data}. To get it, run in the next cell: {fetch}"
+    )
+
+
 def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, image_size=None, log=print):
     """Resolve a chapter's parameters into :class:`BookSettings`.
 
@@ -128,14 +152,15 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
     from .train import pick_device
 
     if profile == "auto":
-        profile = "full" if torch.cuda.is_available() else "fast"
+        profile, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
+        if why:
+            log(why)
     if profile not in PROFILES:
         raise ValueError(f"profile must be 'auto', 'fast' or 'full', got {profile!r}")
     given = {"data_root": data_root, "categories": categories, "epochs": epochs, "image_size": image_size}
     s = {**PROFILES[profile], **{k: v for k, v in given.items() if v is not None}}
     root = project_dir()
-    data = Path(s["data_root"]).expanduser()
-    data = (data if data.is_absolute() else root / data).resolve()
+    data = _resolve(s["data_root"])
     missing = [c for c in s["categories"] if not (data / c / "train" / "good").is_dir()]
     if missing:
         if data.name == "synthetic":

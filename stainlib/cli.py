@@ -22,7 +22,7 @@ import sys
 from .models import MODELS
 from .noise import CORRUPTIONS
 from .runs import METHODS
-from .spec import COLORS, RunSpec
+from .spec import BUDGETS, COLORS, RunSpec
 from .sweep import GRIDS
 from .tables import TABLE_COLUMNS
 
@@ -41,8 +41,10 @@ def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
         p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--color", choices=list(COLORS), default="gray")
-    p.add_argument("--epochs", type=int, default=250)
+    p.add_argument("--budget", choices=list(BUDGETS), help="a named budget: paper = 250 epochs of 2,000 samples")
+    p.add_argument("--epochs", type=int, help="default 250, or the budget's (overrides it)")
     p.add_argument("--samples-per-epoch", type=int, help="training images per epoch (default: one pass)")
+    p.add_argument("--val-samples", type=int, help="corrupted validation samples per PSNR (default: each image once)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
@@ -66,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download the real MVTec AD (needs internet)")
     d.add_argument("--out", default="data/mvtec_ad")
     d.add_argument("--categories", nargs="*")
+    d.add_argument(
+        "--url",
+        help="the archive's address ({category} in it: one archive per category); also read from STAINLIB_MVTEC_URL",
+    )
+    d.add_argument("--sha256", help="the archive's SHA-256 (default: checked only at the official address)")
 
     _spec_arguments(sub.add_parser("train", help="train one model on one category"), one_category=True)
 
@@ -96,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec(args, category=None) -> RunSpec:
+    budget = dict(BUDGETS[args.budget]) if args.budget else {"epochs": 250}
+    given = {"epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch, "val_samples": args.val_samples}
+    budget.update({k: v for k, v in given.items() if v is not None})
     return RunSpec(
         data_root=args.data_root,
         category=category or args.category,
@@ -103,8 +113,9 @@ def _spec(args, category=None) -> RunSpec:
         corruption=getattr(args, "corruption", "stain"),
         image_size=args.image_size,
         color=args.color,
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
+        epochs=budget["epochs"],
+        samples_per_epoch=budget.get("samples_per_epoch"),
+        val_samples=budget.get("val_samples"),
         seed=getattr(args, "seed", 0),
         lr=args.lr,
         batch_size=args.batch_size,
@@ -145,7 +156,7 @@ def _run(args) -> int:
     elif args.command == "download":
         from .download import download_mvtec
 
-        print(f"MVTec AD in {download_mvtec(args.out, args.categories)}")
+        print(f"MVTec AD in {download_mvtec(args.out, args.categories, url=args.url, sha256=args.sha256 or 'auto')}")
     elif args.command == "train":
         from .runs import train
 

@@ -1,11 +1,16 @@
 """Downloading the real MVTec AD, resumably and verified (book chapter 2, "Data"; for Colab and machines online).
 
 :func:`download_mvtec` fetches the official archive, checks its SHA-256 and extracts the requested categories, each
-moved into place only when complete.
+moved into place only when complete.  The archive has moved several times (the official address has answered 404
+since late 2025), so its address can be given, as ``url=`` or in the environment variable ``STAINLIB_MVTEC_URL``:
+either the whole dataset's archive (4.9 GB) or, with ``{category}`` in it, one archive per category (bottle alone is
+about 150 MB).  An address given so is not checked against the official SHA-256 unless ``sha256`` is passed.  When the
+server answers 403 or 404, the error names the MVTec AD download page and the folder layout to fill by hand.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import tempfile
@@ -16,15 +21,17 @@ from pathlib import Path
 from .data import MVTEC_CATEGORIES, DataError
 from .files import file_sha256
 
-__all__ = ["MANUAL_HELP", "download_mvtec"]
+__all__ = ["MANUAL_HELP", "URL_VARIABLE", "download_mvtec"]
 
 MVTEC_URL = "https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
 MVTEC_ARCHIVE = "mvtec_anomaly_detection.tar.xz"
 MVTEC_SHA256 = "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
+URL_VARIABLE = "STAINLIB_MVTEC_URL"
+DOWNLOAD_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad/downloads"
 MANUAL_HELP = (
-    "Download MVTec AD by hand from https://www.mvtec.com/company/research/datasets/mvtec-ad (licence CC BY-NC-SA "
-    "4.0), extract it, and place each category folder (for example bottle/ with train/, test/ and ground_truth/) "
-    "under {root}."
+    f"Download MVTec AD by hand from {DOWNLOAD_PAGE} (licence CC BY-NC-SA 4.0; one archive per category or the whole "
+    "dataset), extract it, and place each category folder under {root}, as {root}/bottle/train/good/*.png, "
+    "{root}/bottle/test/<defect>/*.png and {root}/bottle/ground_truth/<defect>/*_mask.png."
 )
 
 
@@ -60,31 +67,66 @@ def download_mvtec(
     root,
     categories=None,
     url: str | None = None,
-    sha256: str | None = MVTEC_SHA256,
+    sha256: str | dict | None = "auto",
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
     """Download MVTec AD and extract the requested ``categories`` into ``root`` (default: all 15).
 
-    The archive is downloaded to ``root/.download/`` and resumed if a previous attempt was interrupted; its SHA-256
-    must equal ``sha256`` (pass ``None`` to skip the check for a mirror you trust).  Each category is extracted into a
-    temporary folder and moved into place only when complete, so a failed or corrupted download leaves no partial
-    category behind.  Categories already present are skipped.  Without network, the error says where to put the files
-    by hand.
+    ``url`` (else the environment variable ``STAINLIB_MVTEC_URL``, else the official address) is the whole dataset's
+    archive, or one archive per category where it holds ``{category}``.  Each archive is downloaded to
+    ``root/.download/`` and resumed if a previous attempt was interrupted.  ``sha256`` is the archive's checksum
+    (a dict by category for per-category archives); ``"auto"`` is the official checksum for the official address and
+    no check for an address given by argument or environment; ``None`` skips the check.  Each category is extracted
+    into a temporary folder and moved into place only when complete, so a failed or corrupted download leaves no
+    partial category behind.  Categories already present are skipped.  Without network, or when the address answers
+    403 or 404, the error names the download page and the folders to fill by hand.
     """
     root = Path(root)
     categories = list(categories or MVTEC_CATEGORIES)
+    unknown = [c for c in categories if not c or "/" in c or c in (".", "..")]
+    if unknown:
+        raise ValueError(f"category must be a folder name, got {unknown[0]!r}")
     todo = [c for c in categories if not (root / c / "train" / "good").is_dir()]
     if not todo:
         return root
-    url = url or MVTEC_URL + MVTEC_ARCHIVE
+    given = url or os.environ.get(URL_VARIABLE)
+    url = given or MVTEC_URL + MVTEC_ARCHIVE
+    if sha256 == "auto":
+        sha256 = None if given else MVTEC_SHA256
     cache = root / ".download"
     cache.mkdir(parents=True, exist_ok=True)
-    archive = cache / Path(url).name
+    if "{category}" in url:
+        for category in todo:
+            digest = sha256.get(category) if isinstance(sha256, dict) else sha256
+            archive = _download(url.format(category=category), cache, digest, timeout, progress, root)
+            _extract(archive, root, [category])
+    else:
+        if isinstance(sha256, dict):
+            raise ValueError("sha256 by category needs a url with {category} in it")
+        _extract(_download(url, cache, sha256, timeout, progress, root), root, todo)
+    missing = [c for c in todo if not (root / c / "train" / "good").is_dir()]
+    if missing:
+        raise DataError(f"the downloaded archives hold no category {', '.join(missing)}")
+    return root
+
+
+def _download(url: str, cache: Path, sha256: str | None, timeout: float, progress: bool, root: Path) -> Path:
+    """The archive at ``url`` in ``cache``: fetched (resumed) and checked unless it is there already."""
+    archive = cache / Path(url.split("?")[0]).name
     part = archive.with_name(archive.name + ".part")
     if not archive.exists():
         try:
             _fetch(url, part, timeout, progress)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (403, 404):
+                raise DataError(
+                    f"{url} answered {exc.code} {exc.reason}: the archive is not (or no longer) there; MVTec AD has "
+                    f"moved several times. Find its current address on {DOWNLOAD_PAGE} and pass it as url=... or in "
+                    f"the environment variable {URL_VARIABLE} ({{category}} in it fetches one archive per category). "
+                    + MANUAL_HELP.format(root=root.resolve())
+                ) from exc
+            raise DataError(f"cannot download {url}: {exc}. " + MANUAL_HELP.format(root=root.resolve())) from exc
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise DataError(f"cannot download {url}: {exc}. " + MANUAL_HELP.format(root=root.resolve())) from exc
         if sha256 is not None:
@@ -96,11 +138,7 @@ def download_mvtec(
                     f"file was deleted, run again to download it anew"
                 )
         part.rename(archive)
-    _extract(archive, root, todo)
-    missing = [c for c in todo if not (root / c / "train" / "good").is_dir()]
-    if missing:
-        raise DataError(f"archive {archive} holds no category {', '.join(missing)}")
-    return root
+    return archive
 
 
 def _extract(archive: Path, root: Path, categories: list[str]) -> None:

@@ -116,6 +116,7 @@ def train(
         lr=spec.lr,
         seed=spec.seed,
         samples_per_epoch=spec.samples_per_epoch,
+        val_samples=spec.val_samples,
         device=device,
         progress=progress,
         data=spec.data_config(),
@@ -136,10 +137,13 @@ def new_model(spec: RunSpec):
         return build_model(spec.model, in_channels=1 if spec.color == "gray" else 3, decoder=spec.decoder)
 
 
-def load_or_train(spec: RunSpec, out="runs", retrain: bool = False, device: str = "auto", log=print):
+def load_or_train(
+    spec: RunSpec, out="runs", retrain: bool = False, device: str = "auto", progress: bool = True, log=print
+):
     """The model of ``spec``: loaded if its folder holds the finished run, trained (or resumed) otherwise.
 
-    Returns (model, run folder) and prints which of the two happened.  A folder made with other settings is refused
+    Returns (model, run folder) and prints which of the two happened.  While it trains, a progress bar shows the
+    epoch, the training loss, the validation PSNR and the time left.  A folder made with other settings is refused
     with the differing keys, or trained anew with ``retrain``.
     """
     run = spec.folder(out)
@@ -147,8 +151,12 @@ def load_or_train(spec: RunSpec, out="runs", retrain: bool = False, device: str 
     if check_run(spec, run, retrain=retrain, log=log):
         log(f"loaded {what} from {shown_path(run)}")
     else:
-        train(spec, out, device=device, progress=False, log=lambda *_: None)
-        log(f"trained {what}, {spec.epochs} epochs, into {shown_path(run)}")
+        train(spec, out, device=device, progress=progress, log=lambda *_: None)
+        b = read_config(run).get("budget", {})
+        log(
+            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen), "
+            f"into {shown_path(run)}"
+        )
     net, _ = load_run(run, device=pick_device(device))
     return net, run
 
@@ -233,6 +241,7 @@ def evaluate(
             "n_test": len(labels),
             "n_val": None if val is None else len(val),
         },
+        "budget": read_config(run).get("budget"),
         "device": str(dev),
         "seconds": None,
     }

@@ -91,6 +91,7 @@ def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "au
         "--epochs",
         str(spec.epochs),
         *(["--samples-per-epoch", str(spec.samples_per_epoch)] if spec.samples_per_epoch else []),
+        *(["--val-samples", str(spec.val_samples)] if spec.val_samples else []),
         "--seed",
         str(spec.seed),
         "--lr",

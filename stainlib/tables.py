@@ -1,9 +1,9 @@
 """The paper's Tables I-III from a folder of runs, with the paper's number beside ours (book chapters 7 and 8).
 
 :func:`make_table` collects ``<results>/<category>/<run>/metrics.json`` into the paper's layout, adds the texture,
-object and overall means, and records where the numbers come from (data, image size, colour, epochs, device, git
-commit).  The paper's numbers (``data/paper_tables.csv``) are keyed by dataset and category: a synthetic ``wood`` is
-not compared with MVTec AD's ``wood``.
+object and overall means, and records where the numbers come from (data, image size, colour, epochs, optimiser
+steps and images seen, device, git commit).  The paper's numbers (``data/paper_tables.csv``) are keyed by dataset
+and category: a synthetic ``wood`` is not compared with MVTec AD's ``wood``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,17 @@ def _git_commit(folder: Path) -> str:
         return "unknown"
 
 
+def _budget_text(b) -> str:
+    """``"220 steps of 16, 3,340 images seen"``, from a run's ``config.json`` budget (``"–"`` where none is stored)."""
+    if not b:
+        return "–"
+    per = b["samples_per_epoch"]
+    return (
+        f"{b['steps']:,} steps ({b['steps_per_epoch']} per epoch), {b['images_seen']:,} images seen "
+        f"({per:,} per epoch of {b['n_train']} training images), {b['val_samples']} validation samples"
+    )
+
+
 def _mean(values):
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
@@ -72,7 +83,8 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     metric, columns = TABLE_COLUMNS[table]
     paper = _paper_numbers(table)
     categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
-    rows, provenance = [], {"data": set(), "size": set(), "epochs": set(), "device": set(), "color": set()}
+    provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color")}
+    rows = []
     for cat in categories:
         row, dataset = {"category": cat}, "mvtec_ad"
         for meth, net, cor in columns:
@@ -85,6 +97,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
                 provenance["size"].add(s["image_size"])
                 provenance["color"].add(s["color"])
                 provenance["epochs"].add(s["epochs"])
+                provenance["budget"].add(_budget_text(read_config(run).get("budget")))
                 provenance["device"].add(ours["device"])
             row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]
         for meth, net, cor in columns:
@@ -145,6 +158,7 @@ def _markdown(table, rows, columns, prov) -> str:
         "",
         f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "
         f"({', '.join(prov['color']) or '–'}); epochs {', '.join(prov['epochs']) or '–'}; "
+        f"budget {'; '.join(prov['budget']) or '–'}; "
         f"device {', '.join(prov['device']) or '–'}; commit {prov['commit']}.",
     ]
     return "\n".join(lines) + "\n"

@@ -95,3 +95,11 @@ def test_chapter_markdown_and_notebook_are_in_sync(entry):
 def test_only_plain_markdown_pages_are_copied_into_the_site_sources_not_the_chapters_twins():
     plain = sorted(p.name for p in (ROOT / "book").glob("*.md") if is_plain_page(p))
     assert plain == ["references.md"]
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_colab_install_cell_installs_stainlib_alone_never_torch_and_turns_widgets_on(entry):
+    install = cells(entry)[0][1]
+    pip = next(line for line in install.splitlines() if '"pip", "install"' in line)
+    assert '"--no-deps"' in pip and "[book]" not in pip and "torch" not in pip
+    assert "output.enable_custom_widget_manager()" in install

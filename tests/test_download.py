@@ -16,20 +16,21 @@ from stainlib.download import download_mvtec
 from stainlib.synthetic import make_synthetic
 
 
-def archive_bytes(tmp_path: Path) -> bytes:
+def archive_bytes(tmp_path: Path, names=("synth_weave", "synth_mesh")) -> bytes:
     src = make_synthetic(tmp_path / "src", ["synth_weave", "synth_mesh"], n_train=2, n_test=3, size=32, seed=0)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name in ("synth_weave", "synth_mesh"):
+        for name in names:
             tar.add(src / name, arcname=name)
     return buf.getvalue()
 
 
 class Server:
-    """Serves one archive; ``mode`` is ``ok``, ``truncate`` (closes half-way) or ``corrupt`` (flips bytes)."""
+    """Serves one archive (or ``routes[file name]``); ``mode`` is ``ok``, ``truncate`` (closes half-way), ``corrupt``
+    (flips bytes), ``403`` or ``404``."""
 
     def __init__(self, payload: bytes):
-        self.payload, self.mode, self.ranges = payload, "ok", []
+        self.payload, self.mode, self.ranges, self.routes = payload, "ok", [], {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,7 +38,10 @@ class Server:
                 pass
 
             def do_GET(self):
-                data = server.payload
+                if server.mode in ("403", "404"):
+                    self.send_error(int(server.mode))
+                    return
+                data = server.routes.get(self.path.rsplit("/", 1)[-1], server.payload)
                 if server.mode == "corrupt":
                     data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
                 start = 0
@@ -125,3 +129,27 @@ def test_download_skips_categories_already_present(tmp_path):
     assert download_mvtec(tmp_path, ["bottle"], url="http://127.0.0.1:9/none.tar.xz", progress=False) == tmp_path
     assert snapshot(tmp_path) == before
     assert os.listdir(tmp_path) == ["bottle"]
+
+
+def test_per_category_archives_are_fetched_one_by_one_from_a_url_with_category(server, tmp_path):
+    server.routes = {f"{c}.tar.xz": archive_bytes(tmp_path / c, (c,)) for c in ("synth_weave", "synth_mesh")}
+    base = server.url.rsplit("/", 1)[0]
+    root = download_mvtec(tmp_path / "mvtec", ["synth_mesh", "synth_weave"], url=base + "/{category}.tar.xz", progress=False)
+    assert sorted(p.name for p in (root / ".download").iterdir()) == ["synth_mesh.tar.xz", "synth_weave.tar.xz"]
+    assert len(MVTecAD(root, "synth_mesh", "test")) == len(MVTecAD(root, "synth_weave", "test")) > 0
+
+
+def test_url_from_the_environment_is_used_without_the_official_checksum(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("STAINLIB_MVTEC_URL", server.url)
+    root = download_mvtec(tmp_path / "mvtec", ["synth_weave"], progress=False)  # no sha256: not checked
+    assert (root / "synth_weave" / "train" / "good").is_dir() and server.ranges == [None]
+    with pytest.raises(DataError, match="checksum mismatch"):  # a checksum passed with it is checked
+        download_mvtec(tmp_path / "other", ["synth_weave"], sha256="0" * 64, progress=False)
+
+
+@pytest.mark.parametrize("code", ["403", "404"])
+def test_a_moved_archive_names_the_download_page_and_the_folders_to_fill(server, tmp_path, code):
+    server.mode = code
+    with pytest.raises(DataError, match=rf"answered {code}(.|\n)*mvtec-ad/downloads(.|\n)*STAINLIB_MVTEC_URL") as err:
+        download_mvtec(tmp_path / "mvtec", ["bottle"], url=server.url, progress=False)
+    assert "bottle/train/good" in str(err.value) and not (tmp_path / "mvtec" / "bottle").exists()

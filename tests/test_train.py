@@ -2,13 +2,14 @@
 
 import csv
 import json
+import math
 
 import pytest
 import torch
 
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
-from stainlib.train import RunError, TrainConfig, fit, is_complete, load_run
+from stainlib.train import RunError, TrainConfig, budget, fit, is_complete, load_run, pick_precision
 
 
 def tiny():
@@ -175,3 +176,62 @@ def test_samples_per_epoch_sets_the_steps_of_an_epoch(tmp_path):
     assert calls.calls == 1 + 5  # ceil(20 / batch 4) steps, drawing from 12 training images
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["train"]["samples_per_epoch"] == 20
+
+
+@pytest.mark.parametrize(
+    ("device", "capability", "expected"),
+    [("cuda", (7, 5), "fp16"), ("cuda", (8, 0), "bf16"), ("cuda", (9, 0), "bf16"), ("cpu", None, "fp32")],
+)
+def test_pick_precision_is_bf16_from_capability_8_fp16_below_and_fp32_on_the_cpu(
+    monkeypatch, device, capability, expected
+):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_a, **_k: True)  # as a T4 says, by emulation
+    assert pick_precision(device) == expected
+    assert pick_precision(device, "off") == "fp32"
+    with pytest.raises(ValueError, match="amp must be"):
+        pick_precision(device, "half")
+
+
+def test_an_fp16_run_with_the_gradient_scaler_trains_and_records_its_precision(tmp_path):
+    # CPU autocast supports fp16 in torch >= 2.4, so the scaler path (GradScaler("cpu")) runs here as on a T4.
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=6, lr=3e-3, amp="fp16"), log=lambda *_: None)
+    losses = [r["train_loss"] for r in out["history"]]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.8 * losses[0]
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["train"]["precision"] == "fp16"
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["scaler"]["scale"] > 0
+
+
+def test_checkpoints_are_written_every_n_epochs_and_at_the_end_not_every_epoch(tmp_path, monkeypatch):
+    import stainlib.train as train_module
+
+    written = []
+    real = train_module._save_checkpoint
+    monkeypatch.setattr(
+        train_module,
+        "_save_checkpoint",
+        lambda run, name, st: (written.append((name, st["epoch"])), real(run, name, st)),
+    )
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=5, checkpoint_every=2), log=lambda *_: None)
+    assert [e for name, e in written if name == "last.pt"] == [2, 4, 5]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["budget"]["steps"] == 5 * 3
+    assert is_complete(tmp_path / "run") and len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 6
+
+
+def test_an_interruption_between_checkpoints_writes_the_last_finished_epoch(tmp_path):
+    # 1 validation call, then 3 steps per epoch: call 9 is in epoch 3, after epochs 1 and 2 finished unsaved.
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(), TRAIN, VAL, Interrupting(9), config(tmp_path, epochs=4), log=lambda *_: None)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 1 + 2
+    assert fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=4), log=lambda *_: None)["resumed_from"] == 2
+
+
+def test_val_samples_and_samples_per_epoch_are_recorded_as_steps_and_images_seen(tmp_path):
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, samples_per_epoch=20, val_samples=10), log=print)
+    b = json.loads((tmp_path / "run" / "config.json").read_text())["budget"]
+    assert b == budget(12, 4, 2, 4, 20, 10)
+    assert (b["steps"], b["images_seen"], b["val_samples"]) == (2 * 5, 2 * 20, 10)
+    with pytest.raises(RunError, match="val_samples: 10 in the run folder, 5 now"):
+        fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=3, samples_per_epoch=20, val_samples=5))

@@ -1,0 +1,29 @@
+"""Claims about stainlib.book's profiles: "auto" is "full" only with a GPU and the real data (book, every chapter)."""
+
+import torch
+
+from stainlib.book import _auto_profile, setup
+
+
+def fake_mvtec(root, category="bottle"):
+    (root / category / "train" / "good").mkdir(parents=True)
+    return root
+
+
+def test_auto_is_fast_on_a_gpu_without_the_data_and_says_how_to_get_it(tmp_path):
+    profile, why = _auto_profile(cuda=True, data_root=tmp_path / "mvtec_ad")
+    assert profile == "fast"
+    assert "no MVTec AD bottle" in why and f"download_mvtec({str(tmp_path / 'mvtec_ad')!r}, ['bottle'])" in why
+
+
+def test_auto_is_fast_without_a_gpu_even_with_the_data(tmp_path):
+    profile, why = _auto_profile(cuda=False, data_root=fake_mvtec(tmp_path))
+    assert profile == "fast" and "no CUDA GPU" in why
+
+
+def test_auto_is_full_with_a_gpu_and_the_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    lines = []
+    settings = setup("auto", data_root=str(fake_mvtec(tmp_path)), log=lines.append)
+    assert settings.profile == "full" and settings.data_root == tmp_path.resolve()
+    assert len(lines) == 1 and lines[0].startswith("profile full")
