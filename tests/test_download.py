@@ -134,7 +134,9 @@ def test_download_skips_categories_already_present(tmp_path):
 def test_per_category_archives_are_fetched_one_by_one_from_a_url_with_category(server, tmp_path):
     server.routes = {f"{c}.tar.xz": archive_bytes(tmp_path / c, (c,)) for c in ("synth_weave", "synth_mesh")}
     base = server.url.rsplit("/", 1)[0]
-    root = download_mvtec(tmp_path / "mvtec", ["synth_mesh", "synth_weave"], url=base + "/{category}.tar.xz", progress=False)
+    root = download_mvtec(
+        tmp_path / "mvtec", ["synth_mesh", "synth_weave"], url=base + "/{category}.tar.xz", progress=False
+    )
     assert sorted(p.name for p in (root / ".download").iterdir()) == ["synth_mesh.tar.xz", "synth_weave.tar.xz"]
     assert len(MVTecAD(root, "synth_mesh", "test")) == len(MVTecAD(root, "synth_weave", "test")) > 0
 

@@ -131,7 +131,10 @@ def test_a_kill_around_replacing_last_pt_leaves_a_run_that_resumes(tmp_path, mon
         real_replace(src, dst)
         replaced.append(name)
 
-    cfg = TrainConfig(out=str(tmp_path / "run"), epochs=3, batch_size=4, device="cpu", progress=False)
+    # A checkpoint after every epoch, so that the crash window comes at every epoch.
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"), epochs=3, batch_size=4, device="cpu", progress=False, checkpoint_every=1
+    )
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny(), images(8), images(4, seed=2), "stain", cfg, log=quiet)
