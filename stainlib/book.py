@@ -132,11 +132,19 @@ def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str
     if cuda and not missing:
         return "full", ""
     if not cuda and not missing:
-        return "fast", f'profile "auto" is "fast": no CUDA GPU here (the real data in {data} is used by profile="full")'
-    fetch = f"from stainlib.download import download_mvtec; download_mvtec({str(data)!r}, {missing!r})"
+        where = shown_path(data)
+        return "fast", f'profile "auto" is "fast": no CUDA GPU (the real data in {where} is used by profile="full")'
+    # The call names the folder through project_dir(), so that it works from the repository root and from book/,
+    # and the page prints no machine path.
+    where = shown_path(data)
+    target = f"project_dir() / {where!r}" if not Path(where).is_absolute() and where != data.name else repr(str(data))
+    fetch = (
+        "from stainlib.book import project_dir; from stainlib.download import download_mvtec; "
+        f"download_mvtec({target}, {missing!r})"
+    )
     return "fast", (
         f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
-        f"{', '.join(missing)} in {data}. To get it, run in the next cell: {fetch}"
+        f"{', '.join(missing)} in {where}. To get it, run in the next cell: {fetch}"
     )
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from stainlib.book import _auto_profile, setup
+from stainlib.book import _auto_profile, project_dir, setup
 
 
 def fake_mvtec(root, category="bottle"):
@@ -27,3 +27,12 @@ def test_auto_is_full_with_a_gpu_and_the_data(tmp_path, monkeypatch):
     settings = setup("auto", data_root=str(fake_mvtec(tmp_path)), log=lines.append)
     assert settings.profile == "full" and settings.data_root == tmp_path.resolve()
     assert len(lines) == 1 and lines[0].startswith("profile full")
+
+
+def test_auto_message_inside_the_project_prints_no_machine_path_and_its_call_finds_the_folder():
+    data = project_dir() / "data" / "no_such_mvtec"
+    profile, why = _auto_profile(cuda=False, data_root=data)
+    assert profile == "fast" and str(project_dir()) not in why
+    assert "in data/no_such_mvtec." in why and "download_mvtec(project_dir() / 'data/no_such_mvtec', ['bottle'])" in why
+    target = why.split("download_mvtec(", 1)[1].split(", [", 1)[0]
+    assert eval(target, {"project_dir": project_dir}) == data  # the printed call names the same folder
