@@ -28,7 +28,7 @@ def test_gpu_check_smoke_runs_every_stage_and_writes_tables_with_provenance(tmp_
     for stage in ("environment", "cuda-tests", "benchmarks", "train", "evaluate", "tables"):
         assert f"== stage {stage}: done in" in log, stage
     for run in ("aesc-stain-s0", "aesc-none-s0", "ae-none-s0"):
-        metrics = json.loads((out / "cap" / run / "metrics.json").read_text())
+        metrics = json.loads((out / "synth_cap" / run / "metrics.json").read_text())
         assert set(metrics) == {"residual", "uncertainty"}
         assert metrics["residual"]["budget"]["steps"] == 2 and metrics["residual"]["budget"]["images_seen"] == 8
     for table in ("I", "II"):

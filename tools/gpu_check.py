@@ -52,7 +52,7 @@ def _arguments(argv=None):
 def _data_root(args) -> tuple[Path, str]:
     data = Path(args.data).resolve()
     if args.smoke:
-        return data, "cap"
+        return data, "synth_cap"
     if (data / "train" / "good").is_dir():  # the category folder itself
         return data.parent, data.name
     if not (data / "bottle" / "train" / "good").is_dir():
