@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "BOTTLE_TRAIN_IMAGES",
     "Claim",
     "auroc_se",
     "bottle_claims",
@@ -29,9 +28,6 @@ __all__ = [
     "measured",
     "show",
 ]
-
-BOTTLE_TRAIN_IMAGES = 167
-"""MVTec AD bottle's training images after the seeded validation split (209 good, 42 kept for validation)."""
 
 
 def auroc_se(auroc: float, n_good: int, n_defective: int) -> float:
@@ -132,9 +128,13 @@ def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evid
 
 def budget_text(epochs: int, batch_size: int, n_train: int) -> str:
     """A training budget in the units that compare across datasets: epochs, optimiser steps and images seen."""
-    steps = epochs * math.ceil(n_train / batch_size)
-    seen = epochs * n_train
-    return f"{epochs} epochs of {n_train} images in batches of {batch_size}: {steps:,} steps, {seen:,} images seen"
+    from .train import budget  # the one place steps and images seen are computed
+
+    b = budget(n_train, 0, epochs, batch_size)
+    return (
+        f"{epochs} epochs of {n_train} images in batches of {batch_size}: {b['steps']:,} steps, "
+        f"{b['images_seen']:,} images seen"
+    )
 
 
 def _metric(folder: Path, run: str, method: str, key: str):
@@ -151,7 +151,7 @@ def bottle_claims(results) -> dict | None:
     folder = Path(results) / "bottle"
     if not (folder / "aesc-stain-s0" / "metrics.json").exists():
         return None
-    return run_claims(folder, n_train=BOTTLE_TRAIN_IMAGES)
+    return run_claims(folder)
 
 
 def run_claims(folder, n_train: int | None = None) -> dict:
@@ -211,8 +211,10 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     claims = {k: v for k, v in claims.items() if v is not None}
     where = folder.name
     if (folder / "aesc-stain-s0" / "config.json").exists():
-        s = stored_settings(read_config(folder / "aesc-stain-s0"))
-        if n_train is None:
+        config = read_config(folder / "aesc-stain-s0")
+        s = stored_settings(config)
+        n_train = n_train or config.get("budget", {}).get("n_train")  # recorded by the trainer
+        if n_train is None:  # a run made before budgets were recorded: count the split
             from .data import MVTecAD
 
             n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
