@@ -501,7 +501,7 @@ def budget(n_train, n_val, epochs, batch_size, samples_per_epoch=None, val_sampl
     steps and 500,000 images.  One pass over bottle's 167 training images is 11 steps of 16.
     """
     per_epoch = samples_per_epoch or n_train
-    steps_per_epoch = math.ceil(per_epoch / batch_size)
+    steps_per_epoch = len(_batches(per_epoch, batch_size))  # as trained: a last batch of one joins the one before
     return {
         "n_train": n_train,
         "samples_per_epoch": per_epoch,
