@@ -70,6 +70,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--spread-seeds", type=int, default=2, help="extra seeds of stain/paper for the seed spread")
     p.add_argument("--out", default="results/fidelity")
+    p.add_argument("--runs", default="runs/fidelity", help="where the trained runs go (kept out of results/)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -90,7 +91,7 @@ def main(argv=None):
     rows = []
 
     def record(row, reading, spec, method="residual", dropout="paper", masks="nearest", seconds=None):
-        run = spec.folder(out / "runs" / spec.decoder)
+        run = spec.folder(Path(a.runs) / spec.decoder)
         img, pix = score(run, tests[masks], method, dropout)
         rows.append(
             dict(
@@ -113,7 +114,7 @@ def main(argv=None):
 
     def trained(spec):
         t0 = time.perf_counter()
-        train(spec, out / "runs" / spec.decoder, progress=False, log=lambda *_: None)
+        train(spec, Path(a.runs) / spec.decoder, progress=False, log=lambda *_: None)
         return round(time.perf_counter() - t0, 1)
 
     for row, reading, corruption, decoder in ROWS:
