@@ -21,7 +21,7 @@ __all__ = ["PROFILES", "BookSettings", "project_dir", "setup", "shown_path"]
 PROFILES = {
     # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
     # Batches of 8 give the tiny training set (48 images) enough optimiser steps in few epochs.  ``synth_grain``
-    # keeps its defects inside the good images' grey range, so an identity network copies them (chapter 4).
+    # keeps its defects inside the good images' grey range, so an identity network copies them (chapter 3).
     "fast": {
         "data_root": "data/synthetic",
         "categories": ["synth_grain"],

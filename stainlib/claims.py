@@ -1,5 +1,5 @@
 """Claims as code: the sentence a reader sees about a result is chosen by a condition measured on the page (all
-chapters; chapter 9, "Beyond the paper", states the rule).
+chapters; chapter 8, "Beyond the paper", states the rule).
 
 A :class:`Claim` compares two numbers: ``ours`` (the side the paper says wins) against ``other``.  It **holds** when
 the difference is larger than the noise, is **within the noise** when it is positive but not larger, and **fails**

@@ -1,4 +1,4 @@
-"""The ``stainlib`` command line: it parses arguments and calls the library (book chapters 5, 7 and 8).
+"""The ``stainlib`` command line: it parses arguments and calls the library (book chapters 4, 6 and 7).
 
     stainlib synth     --out data/synthetic                       write the offline MVTec-like dataset
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)

@@ -1,4 +1,4 @@
-"""Reading datasets in the MVTec AD layout (book chapter 2, "Data").
+"""Reading datasets in the MVTec AD layout (book chapter 1, "Data").
 
 :class:`MVTecAD` reads ``<root>/<category>/{train/good, test/<defect>, ground_truth/<defect>}``: the official
 dataset, a folder of your own in the same layout, or the synthetic set of :mod:`stainlib.synthetic`.  Downloading the

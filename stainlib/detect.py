@@ -1,4 +1,4 @@
-"""Anomaly maps and image scores (book chapter 6, "Residual against uncertainty"; chapter 9 for the combined map).
+"""Anomaly maps and image scores (book chapter 5, "Residual against uncertainty"; chapter 8 for the combined map).
 
 * :func:`residual_map` — |x - x_hat|, the paper's residual (section III.C);
 * :func:`uncertainty_map` — the per-pixel variance of Monte-Carlo-dropout reconstructions (30 by default);
@@ -138,7 +138,7 @@ def combined_map(residual: torch.Tensor, uncertainty: torch.Tensor, normalizer: 
     per-pixel mean and spread on clean images turns "always high here" into "normal here", which removes them, and
     the sum keeps whatever either map finds unusual, so low-contrast defects still come through the uncertainty
     term.  Negative z-scores (less than usual) are clipped to 0.  A plain product would need both maps to fire and
-    would lose the low-contrast defects again.  Chapter 9 measures it against both maps.
+    would lose the low-contrast defects again.  Chapter 8 measures it against both maps.
     """
     z_res = (residual - normalizer["residual_mean"].to(residual)) / normalizer["residual_std"].to(residual)
     z_unc = (uncertainty - normalizer["uncertainty_mean"].to(uncertainty)) / normalizer["uncertainty_std"].to(

@@ -1,4 +1,4 @@
-"""Downloading the real MVTec AD, resumably and verified (book chapter 2, "Data"; for Colab and machines online).
+"""Downloading the real MVTec AD, resumably and verified (book chapter 1, "Data"; for Colab and machines online).
 
 :func:`download_mvtec` fetches the official archive, checks its SHA-256 and extracts the requested categories, each
 moved into place only when complete.  The archive has moved several times (the official address has answered 404

@@ -1,4 +1,4 @@
-"""Files that are never half-written, their checksums, and the lock of a folder in use (book chapter 5, "Training").
+"""Files that are never half-written, their checksums, and the lock of a folder in use (book chapter 4, "Training").
 
 :func:`atomic_write` writes through a temporary file renamed into place, so an interruption leaves the old file or the
 new one, never a mix; each call has its own temporary name, so two writers of one file never trip over each other.

@@ -1,4 +1,4 @@
-"""Exact detection metrics on torch tensors or numpy arrays (book chapter 6; chapter 9 for AUPRO and F1-max).
+"""Exact detection metrics on torch tensors or numpy arrays (book chapter 5; chapter 8 for AUPRO and F1-max).
 
 * :func:`auroc` — the area under the ROC curve, exact with ties (the Mann-Whitney statistic, ties counted one
   half, in integer arithmetic); it equals ``sklearn.metrics.roc_auc_score``.  The scores of the negatives and of the

@@ -1,4 +1,4 @@
-"""The paper's networks: AESc (autoencoder with additive skip connections) and AE (book chapter 4, "Networks").
+"""The paper's networks: AESc (autoencoder with additive skip connections) and AE (book chapter 3, "Networks").
 
 Section III.A and Fig. 2 of the paper: 6 convolutions (5x5, stride 2) take a 256 px image to a 4x4x512 latent; "6
 layers of convolution followed by an upsampling operator of factor 2" bring it back: five blocks of x2
@@ -20,7 +20,7 @@ decoder               AESc / AE     decoder convolutions
 ``legacy``            8,737,937     7
 ====================  ============  ============
 
-Monte-Carlo dropout (section III.C, chapter 6): each depth level carries a dropout layer on the encoder's feature map
+Monte-Carlo dropout (section III.C, chapter 5): each depth level carries a dropout layer on the encoder's feature map
 (which feeds both the next level and the skip), with rates [0, 0, 0.1, 0.2, 0.3, 0.4] from the highest resolution to
 the lowest (``dropout="paper"``).  ``dropout="code"``, the authors' code, uses [0, 0, 0.1, 0.2, 0.4, 0.5] and puts
 dropout in the decoder too: after each decoder block, at the rate of the encoder level of the same resolution.  Both

@@ -1,11 +1,11 @@
 """Figures used by the book and the CLI.
 
-* :func:`corruption_grid` — images, their corruption by each model, and the masks (chapter 3);
-* :func:`readings_figure` — the paper's and the authors' code's readings of a model side by side (chapter 3);
-* :func:`dataset_grid` — good and defective images with their ground-truth masks (chapter 2);
-* :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 5);
+* :func:`corruption_grid` — images, their corruption by each model, and the masks (chapter 2);
+* :func:`readings_figure` — the paper's and the authors' code's readings of a model side by side (chapter 2);
+* :func:`dataset_grid` — good and defective images with their ground-truth masks (chapter 1);
+* :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 4);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
-  (chapter 6).
+  (chapter 5).
 
 All functions return a :class:`matplotlib.figure.Figure`; they never call ``plt.show``.
 """

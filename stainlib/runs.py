@@ -1,4 +1,4 @@
-"""A run, from its spec to its scores: train, evaluate, load-or-train (book chapters 5, 6 and 8).
+"""A run, from its spec to its scores: train, evaluate, load-or-train (book chapters 4, 5 and 7).
 
 * :func:`train` trains (or resumes) the run of a :class:`~stainlib.spec.RunSpec` in ``<out>/<category>/<name>``;
 * :func:`evaluate` scores a run folder on its test split and merges the result into its ``metrics.json``;

@@ -1,4 +1,4 @@
-"""What a run is: its data, network, corruption and training budget, as one frozen value (book chapter 5).
+"""What a run is: its data, network, corruption and training budget, as one frozen value (book chapter 4).
 
 A :class:`RunSpec` names its run folder (:attr:`RunSpec.name`, the only place a run folder name is built) and the
 settings written into the folder's ``config.json``.  Before a run folder is reused, loaded or resumed, the spec is

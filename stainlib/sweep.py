@@ -1,4 +1,4 @@
-"""Grids of runs: the paper's Tables I-III, trained and evaluated in one call (book chapters 7 and 8).
+"""Grids of runs: the paper's Tables I-III, trained and evaluated in one call (book chapters 6 and 7).
 
 The grids are defined here, once: :data:`TABLE_1_2_GRID` (AE and AESc, each trained with none and with stain, each
 scored by the residual and the uncertainty) and :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in

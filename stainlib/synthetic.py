@@ -1,4 +1,4 @@
-"""A small, seeded, MVTec-like synthetic dataset that runs anywhere, offline (book chapter 2, "Data").
+"""A small, seeded, MVTec-like synthetic dataset that runs anywhere, offline (book chapter 1, "Data").
 
 :func:`make_synthetic` writes 4 textures and 2 objects in the MVTec AD layout (read them with
 :class:`stainlib.data.MVTecAD`), all named ``synth_*`` so that they can never be mistaken for an MVTec AD category.

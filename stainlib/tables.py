@@ -1,4 +1,4 @@
-"""The paper's Tables I-III from a folder of runs, with the paper's number beside ours (book chapters 7 and 8).
+"""The paper's Tables I-III from a folder of runs, with the paper's number beside ours (book chapters 6 and 7).
 
 :func:`make_table` collects ``<results>/<category>/<run>/metrics.json`` into the paper's layout, adds the texture,
 object and overall means, and records where the numbers come from (data, image size, colour, epochs, optimiser

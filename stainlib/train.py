@@ -1,4 +1,4 @@
-"""Training an autoencoder to undo a corruption, with checkpoints that survive interruption (book chapter 5).
+"""Training an autoencoder to undo a corruption, with checkpoints that survive interruption (book chapter 4).
 
 :func:`fit` trains ``model`` to map ``corruption(image)`` back to ``image`` with the MSE loss, as in the paper:
 Adam (lr 1e-3), batch 16, ReduceLROnPlateau on the validation PSNR (factor 0.5), and the best-validation-PSNR weights

@@ -1,11 +1,11 @@
-"""The corruption explorer: an ipywidgets view of the Stain model and the others (book chapter 3, "Corruptions").
+"""The corruption explorer: an ipywidgets view of the Stain model and the others (book chapter 2, "Corruptions").
 
 ``corruption_explorer(image)`` returns one widget box that works in two modes.
 
 * **Static mode**, for the online book, where the page holds the saved widget state and no kernel runs.  The explorer
   pre-renders what a reader can choose there: every corruption model of the paper's readings
   (:data:`~stainlib.noise.PAPER_CORRUPTIONS`; the ``-code`` readings would push the page past its 3 MB budget, and
-  chapter 3 shows them beside the paper's in a figure instead) x the seeds ``0 .. seeds - 1`` (8 by default), and for
+  chapter 2 shows them beside the paper's in a figure instead) x the seeds ``0 .. seeds - 1`` (8 by default), and for
   the Stain each of the :data:`STAIN_PRESETS` of size, grey level and irregularity.  The controls are linked to the
   pictures in the browser (``jsdlink``): the model dropdown selects a page of an outer ``Stack``, the Stain preset a
   page of the Stain's ``Stack``, and the seed slider a page of every per-model ``Stack`` of seeds.  So choosing a model,

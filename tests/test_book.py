@@ -103,3 +103,30 @@ def test_colab_install_cell_installs_stainlib_alone_never_torch_and_turns_widget
     pip = next(line for line in install.splitlines() if '"pip", "install"' in line)
     assert '"--no-deps"' in pip and "[book]" not in pip and "torch" not in pip
     assert "output.enable_custom_widget_manager()" in install
+
+
+def _chapter_numbers():
+    """Number -> (file, title) as the site numbers them: the root page is not numbered, the chapters count from 1."""
+    numbers = {}
+    for n, entry in enumerate((c["file"] for c in TOC["chapters"]), start=1):
+        prose = re.sub(r"```.*?```", "", (ROOT / f"{entry}.md").read_text(), flags=re.S)  # not the code cells
+        title = next(line[2:] for line in prose.splitlines() if line.startswith("# "))
+        numbers[n] = (entry.split("/")[-1], title)
+    return numbers
+
+
+def test_chapter_numbers_typed_in_docstrings_and_prose_are_the_numbers_the_site_shows():
+    numbers, wrong = _chapter_numbers(), []
+    for path in sorted(
+        [*(ROOT / "stainlib").glob("*.py"), *(ROOT / "tools").glob("*.py"), *(ROOT / "book").glob("*.md")]
+    ):
+        text = path.read_text()
+        # 'chapter 4, "Training"' / 'chapter 8 ("Beyond the paper")': the number must be the titled chapter's
+        for n, name in re.findall(r'[Cc]hapter (\d+),? \(?"([^"]+)"', text):
+            if int(n) not in numbers or not numbers[int(n)][1].startswith(name):
+                wrong.append(f"{path.name}: chapter {n} named {name!r}")
+        # 'Chapter 7, {doc}`table_3`': the number must be that document's
+        for n, doc in re.findall(r"[Cc]hapter (\d+), \{doc\}`([^`]+)`", text):
+            if numbers.get(int(n), ("",))[0] != doc:
+                wrong.append(f"{path.name}: chapter {n} links {doc}")
+    assert not wrong

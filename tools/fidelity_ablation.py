@@ -1,6 +1,6 @@
 """Issue 15's ablation: each ambiguous setting, the paper's text against the authors' code, all else equal.
 
-Book chapter 9 ("Beyond the paper") reads the CSV this writes.  AESc, one seed per reading, a budget stated in
+Book chapter 8 ("Beyond the paper") reads the CSV this writes.  AESc, one seed per reading, a budget stated in
 optimiser steps (one epoch of ``steps * batch_size`` images drawn from the training split), the residual map scored
 by image and pixel AUROC; the dropout row scores the uncertainty map of the paper-reading Stain model under both
 dropout readings, and the masks row scores that model's residual against both mask readings (no retraining).  The

@@ -6,7 +6,7 @@ The runs are bottle AESc + stain, AESc + none and AE + none (the three columns o
 paper's story) at the authors' budget, :data:`stainlib.spec.BUDGETS` ``paper``: 250 epochs of 2,000 training samples
 (125 steps of 16) with 500 validation samples, so 31,250 steps and 500,000 images seen per run.  ``--steps N`` keeps
 the authors' epoch and trains ``ceil(N / 125)`` of them.  ``--smoke`` runs the same code on the CPU on a small
-synthetic dataset (64 px, 2 steps of 4 per run) in under a minute.  Explained in book chapter 7 ("Tables I and II").
+synthetic dataset (64 px, 2 steps of 4 per run) in under a minute.  Explained in book chapter 6 ("Tables I and II").
 
 **The time it takes, estimated before measuring** (no GPU was lent when this was written): one training step of AESc
 on 16 images of 256^2 is 148 GFLOP (forward and backward, counted by ``benchmarks/bench_train.py``'s
