@@ -26,7 +26,8 @@ Models are built by name with :func:`get_corruption` (``none``, ``stain``, ``scr
 Reference: Collin & De Vleeschouwer, ICPR 2020, sections III.B and IV.C.
 
 Two readings of the ambiguous settings (book chapter 2, "Corruptions", section "Two readings"; chapter 8 measures
-them).  The plain names follow the paper's text; a ``-code`` name follows the authors' public code as read there (nothing of it is copied):
+them).  The plain names follow the paper's text; a ``-code`` name follows the authors' public code as read there
+(nothing of it is copied):
 
 * ``drops`` / ``drops-code``: 10 droplets of diameter 1-2 % of the side, chained so that they partly overlap / radius
   1-2 % of the side plus 1 px, all centres within a Gaussian of sigma = 0.01 x the radius around one point: in
