@@ -199,3 +199,19 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
         f"{settings.epochs} epochs, device {pick_device()}"
     )
     return settings
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """myst-nb's ``glue`` where myst-nb is installed (the book build); elsewhere (Colab) ``value`` is shown in place.
+
+    A page pastes a glued value into its prose or a figure caption (``{glue:md}`name```, ``{glue:figure}``), so a
+    number or a provenance line in the text is computed by the page, never typed.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # Colab installs stainlib without the book's tools
+        from IPython.display import display as show
+
+        show(value)
+        return
+    myst_glue(name, value, display=display)

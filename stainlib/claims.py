@@ -119,7 +119,7 @@ def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evid
     )
     if evidence is not None and not claim.holds:
         text += (
-            f" On real MVTec AD ({evidence_where}) it **{_VERDICT_WORDS[evidence.verdict]}**: "
+            f" On real data ({evidence_where}) it **{_VERDICT_WORDS[evidence.verdict]}**: "
             f"{evidence.ours:.3f} against {evidence.other:.3f}, a difference of {evidence.difference:+.3f}"
             f" (noise {evidence.noise:.3f}: {evidence.noise_kind})."
         )
@@ -161,8 +161,6 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     mean of its seeds; with two seeds or more, a claim's noise is their standard deviation, else the standard error
     of the difference (:func:`single_run_noise`).
     """
-    from .runs import read_config
-    from .spec import stored_settings
     from .sweep import TABLE_3_CORRUPTIONS
 
     folder = Path(folder)
@@ -211,19 +209,36 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     claims = {k: v for k, v in claims.items() if v is not None}
     where = folder.name
     if (folder / "aesc-stain-s0" / "config.json").exists():
-        config = read_config(folder / "aesc-stain-s0")
-        s = stored_settings(config)
-        n_train = n_train or config.get("budget", {}).get("n_train")  # recorded by the trainer
-        if n_train is None:  # a run made before budgets were recorded: count the split
-            from .data import MVTecAD
-
-            n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
-        where = (
-            f"`{folder.name}`, {s['image_size']} px {s['color']}, "
-            f"{budget_text(s['epochs'], s['batch_size'], n_train)} per run"
-            + (f", AESc + stain over {n_seeds} seeds" if n_seeds > 1 else ", one seed")
+        where = run_where(folder / "aesc-stain-s0", n_train, per_run=True) + (
+            f", AESc + stain over {n_seeds} seeds" if n_seeds > 1 else ", one seed"
         )
     return {"where": where, "claims": claims}
+
+
+def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
+    """What a committed or trained run is, in words, from its own files: data, size, budget, device (and seed).
+
+    ``per_run`` describes the budget shared by the runs of a folder (no seed); otherwise the run's seed is named.
+    """
+    from .runs import read_config
+    from .spec import stored_settings
+
+    run = Path(run)
+    config = read_config(run)
+    s = stored_settings(config)
+    n_train = n_train or config.get("budget", {}).get("n_train")  # recorded by the trainer
+    if n_train is None:  # a run made before budgets were recorded: count the split
+        from .data import MVTecAD
+
+        n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
+    device = read_metrics_or_empty(run).get("residual", {}).get("device")
+    kind = "synthetic" if s["category"].startswith("synth_") else "MVTec AD"
+    return (
+        f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
+        f"{budget_text(s['epochs'], s['batch_size'], n_train)}"
+        + (" per run" if per_run else f", seed {s['seed']}")
+        + (f", trained on the {device.upper() if device == 'cpu' else device}" if device else "")
+    )
 
 
 def read_metrics_or_empty(run: Path) -> dict:

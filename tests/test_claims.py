@@ -26,7 +26,7 @@ def test_a_claim_holds_only_beyond_its_noise_and_the_sentence_follows_the_verdic
 def test_real_evidence_is_shown_beside_a_claim_only_where_the_claim_does_not_hold():
     evidence = check("A beats B.", 0.87, 0.53, 0.026)
     assert "MVTec AD" not in claim_markdown(check("A beats B.", 0.9, 0.7), "here", evidence, "bottle")
-    assert "On real MVTec AD (bottle)" in claim_markdown(check("A beats B.", 0.6, 0.7), "here", evidence, "bottle")
+    assert "On real data (bottle)" in claim_markdown(check("A beats B.", 0.6, 0.7), "here", evidence, "bottle")
 
 
 def test_among_the_best_allows_a_gap_to_the_best_within_the_noise_only():
@@ -81,7 +81,7 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
             for cell in json.loads(out.read_text())["cells"]
             for o in cell.get("outputs", [])
         ]
-        return [t for t in texts if t.startswith("**AESc + Stain detects defective images") and "real MVTec AD (" in t]
+        return [t for t in texts if t.startswith("**AESc + Stain detects defective images") and "On real data (" in t]
 
     before = sentence()
     metrics = project / "results" / "bottle" / "aesc-none-s0" / "metrics.json"

@@ -18,6 +18,7 @@ Each chapter is a pair made by Jupytext: ``book/NAME.md`` (MyST Markdown, the fi
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,11 @@ def chapters() -> list[str]:
     return [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
 
 
-def execute(profile: str, only: list[str] | None) -> None:
+def execute(profile: str, only: list[str] | None) -> dict:
+    """Execute the chapters; returns the seconds each took."""
     import papermill
+
+    seconds = {}
 
     for entry in chapters():
         src = ROOT / f"{entry}.ipynb"
@@ -62,7 +66,33 @@ def execute(profile: str, only: list[str] | None) -> None:
             print(f"chapter {entry} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}", file=sys.stderr)
             sys.exit(1)
         hide_injected_parameters(dst)
-        print(f"  {entry}: {time.perf_counter() - start:.1f} s", flush=True)
+        seconds[src.stem] = round(time.perf_counter() - start, 1)
+        print(f"  {entry}: {seconds[src.stem]:.1f} s", flush=True)
+    return seconds
+
+
+def record_timings(profile: str, seconds: dict, cold: bool, load: float) -> None:
+    """Write ``_build/timings.json``: what each chapter took to execute, and on what (the introduction's table reads a
+    committed copy, ``results/book_timings.json``)."""
+    import datetime
+    import json
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    record = {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit,
+        "profile": profile,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": round(load, 1),
+        "cold": cold,  # nothing trained before: every chapter trained what it needs
+        "chapters": seconds,
+    }
+    (BUILD / "timings.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def hide_injected_parameters(path: Path) -> None:
@@ -147,9 +177,13 @@ def main() -> None:
     parser.add_argument("--skip-nbval", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
+    cold = not any((ROOT / "runs").glob("book-*/**/config.json"))  # the chapters train into runs/book-<profile>
     shutil.rmtree(BUILD, ignore_errors=True)
     SRC.mkdir(parents=True)
-    execute(args.profile, args.chapters)
+    load = os.getloadavg()[0]
+    seconds = execute(args.profile, args.chapters)
+    if not args.chapters:
+        record_timings(args.profile, seconds, cold, load)
     copy_sources()
     if not args.skip_nbval:
         nbval(args.chapters)
