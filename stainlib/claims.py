@@ -237,6 +237,7 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
         f"{budget_text(s['epochs'], s['batch_size'], n_train)}"
         + (" per run" if per_run else f", seed {s['seed']}")
+        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else "")
         + (f", trained on the {device.upper() if device == 'cpu' else device}" if device else "")
     )
 

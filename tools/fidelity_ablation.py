@@ -47,7 +47,9 @@ FIELDS = [
     "image_auroc",
     "pixel_auroc",
     "steps",
+    "batch_size",
     "image_size",
+    "device",
     "train_seconds",
 ]
 
@@ -106,7 +108,9 @@ def main(argv=None):
                 image_auroc=round(img, 4),
                 pixel_auroc=round(pix, 4),
                 steps=a.steps,
+                batch_size=a.batch_size,
                 image_size=a.image_size,
+                device=f"cpu ({torch.get_num_threads()} threads)" if not torch.cuda.is_available() else "cuda",
                 train_seconds=seconds,
             )
         )
