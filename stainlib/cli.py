@@ -48,6 +48,12 @@ def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--compile",
+        choices=["off", "on", "auto"],
+        default="auto",
+        help="train through torch.compile (auto: where measured faster; off for now)",
+    )
     p.add_argument("--out", default="runs" if one_category else "results", help="runs go to OUT/CATEGORY/NAME")
     p.add_argument("--retrain", action="store_true", help="train anew a run folder made with other settings")
 
@@ -160,7 +166,7 @@ def _run(args) -> int:
     elif args.command == "train":
         from .runs import train
 
-        train(_spec(args), args.out, device=args.device, retrain=args.retrain)
+        train(_spec(args), args.out, device=args.device, retrain=args.retrain, compile=args.compile)
     elif args.command == "evaluate":
         from .runs import evaluate
 
@@ -171,7 +177,7 @@ def _run(args) -> int:
         base = _spec(args, category=args.categories[0])
         if args.print_commands:
             for argv in task_commands(
-                args.grid, base, args.categories, args.seeds, args.out, args.n_samples, args.device
+                args.grid, base, args.categories, args.seeds, args.out, args.n_samples, args.device, args.compile
             ):
                 print(shlex.join(argv))
             return 0
@@ -186,6 +192,7 @@ def _run(args) -> int:
             args.jobs,
             args.retrain,
             task=args.task,
+            compile=args.compile,
         )
         return 1 if report["failed"] else 0
     elif args.command == "table":

@@ -70,7 +70,7 @@ class MCDropout(nn.Module):
     """Dropout that is applied only when switched on (``active``), or in training when ``train`` is set.
 
     Unlike :class:`torch.nn.Dropout`, it does not follow ``model.eval()``, so Monte-Carlo sampling can run with batch
-    norm in eval mode.
+    norm in eval mode.  On the CPU its masks do not depend on the memory layout (channels_last or not).
     """
 
     def __init__(self, p: float, train: bool = False):
@@ -81,6 +81,11 @@ class MCDropout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.p > 0 and (self.active or (self.training and self.train_dropout)):
+            if x.device.type == "cpu" and not x.is_contiguous():
+                # F.dropout draws its mask in memory order, so a channels_last x would get other masks than the
+                # same x contiguous; drawn in the logical order, as F.dropout does for a contiguous x, the masks
+                # (and the values) are the same whatever the layout.
+                return x * torch.empty(x.shape, dtype=x.dtype).bernoulli_(1 - self.p).div_(1 - self.p)
             return F.dropout(x, self.p, training=True)
         return x
 

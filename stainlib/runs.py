@@ -96,11 +96,19 @@ def _split(spec_or_settings: dict, split: str, data_root=None) -> MVTecAD:
 
 
 def train(
-    spec: RunSpec, out="runs", device: str = "auto", retrain: bool = False, progress: bool = True, log=print
+    spec: RunSpec,
+    out="runs",
+    device: str = "auto",
+    retrain: bool = False,
+    progress: bool = True,
+    log=print,
+    compile: str = "auto",
 ) -> Path:
     """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder.
 
     The data, the image size and the device are checked before the run folder is touched (even with ``retrain``).
+    ``compile`` (``"off"``, ``"on"``, ``"auto"``) is :class:`~stainlib.train.TrainConfig`'s: how the run is trained,
+    not part of its identity.
     """
     run = spec.folder(out)
     settings = spec.to_dict()
@@ -118,6 +126,7 @@ def train(
         samples_per_epoch=spec.samples_per_epoch,
         val_samples=spec.val_samples,
         device=device,
+        compile=compile,
         progress=progress,
         data=spec.data_config(),
     )

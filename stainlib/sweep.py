@@ -71,7 +71,9 @@ def grid_runs(grid: str, base: RunSpec, categories, seeds=(0,)) -> list[tuple[Ru
     ]
 
 
-def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "auto") -> list[list[str]]:
+def commands(
+    spec: RunSpec, out, methods, n_samples: int = 30, device: str = "auto", compile: str = "auto"
+) -> list[list[str]]:
     """The ``stainlib`` argument lists (without the program) that train ``spec`` and evaluate it by ``methods``."""
     run = str(spec.folder(out))
     train_args = [
@@ -100,6 +102,8 @@ def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "au
         str(spec.batch_size),
         "--device",
         device,
+        "--compile",
+        compile,
         "--out",
         str(out),
     ]
@@ -108,7 +112,14 @@ def commands(spec: RunSpec, out, methods, n_samples: int = 30, device: str = "au
 
 
 def task_commands(
-    grid: str, base: RunSpec, categories, seeds=(0,), out="results", n_samples: int = 30, device: str = "auto"
+    grid: str,
+    base: RunSpec,
+    categories,
+    seeds=(0,),
+    out="results",
+    n_samples: int = 30,
+    device: str = "auto",
+    compile: str = "auto",
 ) -> list[list[str]]:
     """One argument list per run of ``grid``: ``python -m stainlib.cli sweep ... --task K``, for a job array.
 
@@ -142,6 +153,8 @@ def task_commands(
         str(n_samples),
         "--device",
         device,
+        "--compile",
+        compile,
         "--out",
         str(out),
     ]
@@ -161,7 +174,7 @@ def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> queue.Queue:
     return q
 
 
-def _in_subprocesses(todo, out, n_samples, device, jobs, log) -> dict:
+def _in_subprocesses(todo, out, n_samples, device, jobs, log, compile="auto") -> dict:
     import torch
 
     slots = gpu_slots(jobs, torch.cuda.device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -173,7 +186,7 @@ def _in_subprocesses(todo, out, n_samples, device, jobs, log) -> dict:
             env = dict(os.environ)
             if gpu is not None:
                 env["CUDA_VISIBLE_DEVICES"] = gpu
-            for args in commands(spec, out, methods, n_samples, device):
+            for args in commands(spec, out, methods, n_samples, device, compile):
                 proc = subprocess.run(
                     [sys.executable, "-m", "stainlib.cli", *args], env=env, capture_output=True, text=True
                 )
@@ -205,6 +218,7 @@ def sweep(
     retrain: bool = False,
     log=print,
     task: int | None = None,
+    compile: str = "auto",
 ) -> dict:
     """Train and evaluate every run of a grid; skip complete runs, resume unfinished ones, go on after a crash.
 
@@ -213,7 +227,8 @@ def sweep(
     trained anew with ``retrain``), never reused.  Returns ``{"done": [...], "skipped": [...], "failed": {run:
     error}}`` with each error a string.  With ``jobs`` > 1, runs go to subprocesses, each with a GPU of its own
     where there are enough (see :func:`gpu_slots`).  ``task`` K restricts the sweep to the K-th run of the grid (a
-    job-array task, see :func:`task_commands`).
+    job-array task, see :func:`task_commands`).  ``compile`` is passed to every training
+    (:class:`~stainlib.train.TrainConfig`).
     """
     report = {"done": [], "skipped": [], "failed": {}}
     todo = []
@@ -233,13 +248,13 @@ def sweep(
             continue
         todo.append((spec, methods))
     if jobs > 1:
-        report["failed"].update(_in_subprocesses(todo, out, n_samples, device, jobs, log))
+        report["failed"].update(_in_subprocesses(todo, out, n_samples, device, jobs, log, compile))
         report["done"] += [str(s.folder(out)) for s, _ in todo if str(s.folder(out)) not in report["failed"]]
     else:
         for spec, methods in todo:
             run = spec.folder(out)
             try:
-                train(spec, out, device=device, retrain=retrain, log=log)
+                train(spec, out, device=device, retrain=retrain, log=log, compile=compile)
                 for method in methods:
                     evaluate(run, method, n_samples=n_samples, device=device, spec=spec, log=log)
                 report["done"].append(str(run))

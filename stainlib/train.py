@@ -13,34 +13,40 @@ nothing on the epochs that write none:
 * ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
 
-``config.json`` also records what does not change what is trained: the precision chosen for the device
+(How these files are written and checked is :mod:`stainlib.checkpoints`; the precision is :mod:`stainlib.precision`.)
+``config.json`` also records what does not change what is trained, as resolved: the precision chosen for the device
 (:func:`pick_precision`: bf16 autocast on GPUs with native bf16, fp16 autocast with a gradient scaler on older ones,
-fp32 elsewhere) and the ``budget`` (training images per epoch, optimiser steps, images seen, validation samples).
+fp32 elsewhere), ``channels_last``, ``compile`` and the ``budget`` (training images per epoch, optimiser steps, images
+seen, validation samples); these may change when a run is resumed, and are not part of its identity (``RunSpec``).
 With ``val_samples``, the validation PSNR is measured on that many corrupted images drawn (with repetition, seeded)
 from the validation split, as the authors' 500 validation samples per epoch.
 
 Everything is checked (settings, data, image size against the network, device) before the run folder is created.
 While :func:`fit` runs it holds an exclusive lock on the run folder (:func:`stainlib.files.run_lock`, the file
 ``.lock``, which stays): a second trainer of the same folder is refused at once.  ``SHA256SUMS`` always lists the
-digest of the checkpoint on disk: a new checkpoint's digest is added (beside the old one) *before* the file is renamed
-into place, and the old digest is dropped after, so a kill at any moment leaves a run that loads and resumes.  The
-batches of an epoch are ``batch_size`` images, except that a last batch of one image is merged into the previous one
-(batch norm cannot train on a single image whose deepest feature map is 1x1).
+digest of the checkpoint on disk, so a kill at any moment leaves a run that loads and resumes.  The batches of an
+epoch are ``batch_size`` images, except that a last batch of one image is merged into the previous one (batch norm
+cannot train on a single image whose deepest feature map is 1x1).
 
 Calling :func:`fit` again on the same folder resumes from ``last.pt``, after comparing the settings with both
 ``config.json`` and the config inside ``last.pt``; only ``epochs`` may grow (a finished run asked for fewer epochs
 is left as it is).  The shuffling, the corruption and (when
 training with dropout) the dropout masks of epoch *e* are drawn from generators seeded by (seed, e), so on the CPU a
 resumed run ends with weights bit-identical to an uninterrupted one.  :func:`load_run` gives back the best model.
+
+``compile`` (``"off"``, ``"on"`` or ``"auto"``, the default) runs the training and validation passes through
+``torch.compile``.  ``"auto"`` is :func:`pick_compile`: off on the CPU, where it measured slower than channels_last,
+and off on CUDA too until a GPU measurement says otherwise.  The checkpoints hold the state dict of the un-compiled
+module (no ``_orig_mod.`` prefixes), so a run trained either way loads and resumes either way.  CUDA graphs
+(``mode="reduce-overhead"``) are left out: they record fixed shapes, and the batches here change size (a merged
+last batch, the validation batches); the fp16 scaler reads a value back each step; and at batch 16 of 256 px the
+kernels are large enough that their launch cost, which graphs save, is a small part of a step.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,44 +54,31 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .files import atomic_write, file_sha256, read_json, run_lock, temporary_beside
-from .models import AutoEncoder, build_model
+from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, write_config
+from .checkpoints import check_settings as _check_settings
+from .checkpoints import load_checkpoint as _load_checkpoint
+from .checkpoints import save_checkpoint as _save_checkpoint  # fit calls it by this name (tests wrap it)
+from .checkpoints import write_history as _write_history
+from .files import read_json, run_lock
+from .models import AutoEncoder
 from .noise import CorruptionModel, check_image, get_corruption
+from .precision import PRECISIONS, autocast, grad_scaler, pick_precision
 
 __all__ = [
     "PRECISIONS",
+    "RUNTIME_KEYS",
     "RunError",
     "TrainConfig",
     "budget",
     "fit",
     "is_complete",
     "load_run",
+    "pick_compile",
     "pick_device",
     "pick_precision",
     "psnr",
     "stack_images",
 ]
-
-CHECKSUMS = "SHA256SUMS"
-# Settings that may change between a run and its resumption without changing what is trained.
-# channels_last changes the memory layout only; config.json records the resolved choice ("on" or "off").
-# precision and budget are recorded as resolved (budget.steps grows with epochs); checkpoint_* set only when to write.
-RUNTIME_KEYS = {
-    "epochs",
-    "device",
-    "progress",
-    "out",
-    "channels_last",
-    "precision",
-    "budget",
-    "checkpoint_every",
-    "checkpoint_seconds",
-}
-PRECISIONS = ("bf16", "fp16", "fp32")
-
-
-class RunError(RuntimeError):
-    """A run folder that cannot be used: different settings, a damaged checkpoint."""
 
 
 @dataclass
@@ -104,6 +97,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"  # "auto": pick_precision; "off": fp32; or "bf16"/"fp16"/"fp32" to force one
     channels_last: str = "auto"  # "on", "off"; "auto" is on for the CPU and CUDA (measured faster: bench_train.py)
+    compile: str = "auto"  # "on", "off"; "auto" is off for now (slower on the CPU, not yet measured on CUDA)
     progress: bool = True
     checkpoint_every: int = 10  # write last.pt (and best.pt) every this many epochs ...
     checkpoint_seconds: float = 300.0  # ... or once this many seconds have passed since the last write
@@ -130,26 +124,17 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def pick_precision(device, amp: str = "auto") -> str:
-    """The arithmetic of training and validation on ``device``: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+def pick_compile(device) -> str:
+    """Whether ``compile="auto"`` trains through ``torch.compile`` on ``device``: ``"on"`` or ``"off"``.
 
-    ``auto`` gives bf16 autocast on CUDA GPUs with native bf16 (compute capability 8.0 or more: A100, H100, RTX 30xx
-    and later), fp16 autocast with a gradient scaler on older ones (the T4 of Colab is 7.5: it reports bf16 as
-    supported, but emulates it, slowly), and fp32 on the CPU and elsewhere.  ``off`` is fp32; a precision name is
-    taken as it is.
+    Off everywhere for now.  On the CPU it was measured slower than the eager network in channels_last (22.4 against
+    27.5 training images/s at 256 px on 2 cores, ``benchmarks/bench_train.py``); on CUDA it stays off until a GPU
+    measurement says otherwise: ``tools/gpu_check.sh`` prints bench_train's eager, channels_last and compile lines
+    on the GPU, and the CUDA default is to be flipped here from those figures.
     """
-    if amp in PRECISIONS:
-        return amp
-    if amp not in ("auto", "off"):
-        raise ValueError(f"amp must be 'auto', 'off' or one of {', '.join(PRECISIONS)}, got {amp!r}")
-    device = torch.device(device)
-    if amp == "off" or device.type != "cuda":
-        return "fp32"
-    major, _minor = torch.cuda.get_device_capability(device)
-    return "bf16" if major >= 8 else "fp16"
-
-
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if torch.device(device).type == "cuda":
+        return "off"  # not measured on a GPU yet
+    return "off"  # the CPU: measured slower; MPS: not measured
 
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -165,69 +150,6 @@ def stack_images(dataset) -> torch.Tensor:
     return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
 
 
-def _save_checkpoint(run: Path, name: str, state: dict) -> None:
-    """Write a checkpoint so that ``SHA256SUMS`` lists the digest of the file on disk at every moment.
-
-    The new file is written under a temporary name and hashed; its digest joins the old one in ``SHA256SUMS``; the
-    file is renamed into place; then the old digest is dropped.  A kill between two of these steps leaves the old
-    file with its digest listed, or the new one with its digest listed.
-    """
-    tmp = temporary_beside(run / name)
-    try:
-        torch.save(state, tmp)
-        digest = file_sha256(tmp)
-        sums = _read_checksums(run)
-        _write_checksums(run, {**sums, name: [*sums.get(name, []), digest]})  # pending: old and new
-        os.replace(tmp, run / name)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _write_checksums(run, {**_read_checksums(run), name: [digest]})
-
-
-def _write_checksums(run: Path, sums: dict) -> None:
-    lines = "".join(f"{d}  {k}\n" for k, digests in sorted(sums.items()) for d in digests)
-    atomic_write(run / CHECKSUMS, lambda p: p.write_text(lines))
-
-
-def _read_checksums(run: Path) -> dict:
-    """``{name: [digest, ...]}``: one digest per name, two while a replacement is under way (the older first)."""
-    path = run / CHECKSUMS
-    if not path.exists():
-        return {}
-    sums: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums.setdefault(name.strip(), []).append(digest)
-    return sums
-
-
-def _load_checkpoint(run: Path, name: str) -> dict:
-    path = run / name
-    if not path.exists():
-        raise RunError(f"{run} is not trained yet (no {name}); train it first")
-    expected = _read_checksums(run).get(name)
-    if not expected:
-        raise RunError(f"{path} has no checksum in {run / CHECKSUMS}")
-    actual = file_sha256(path)
-    if actual not in expected:
-        raise RunError(f"checksum mismatch for {path}: expected {expected[-1]}, got {actual}; the file is damaged")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError) for a file it cannot read
-        raise RunError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-
-
-def _write_history(run: Path, rows: list[dict]) -> None:
-    def write(p):
-        with open(p, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["epoch", "train_loss", "val_psnr", "lr", "seconds"])
-            w.writeheader()
-            w.writerows(rows)
-
-    atomic_write(run / "history.csv", write)
-
-
 def _run_config(model: AutoEncoder, corruption_name: str, cfg: TrainConfig) -> dict:
     return {
         "model": {"name": "aesc" if model.skips else "ae", **model.config},
@@ -235,31 +157,6 @@ def _run_config(model: AutoEncoder, corruption_name: str, cfg: TrainConfig) -> d
         "train": {k: v for k, v in asdict(cfg).items() if k != "data"},
         "data": cfg.data,
     }
-
-
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if key in RUNTIME_KEYS:
-            continue
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} in the run folder, {b!r} now")
-    return diffs
-
-
-def is_complete(run) -> bool:
-    """Whether ``run`` holds a finished run (as many history rows as its configured epochs)."""
-    run = Path(run)
-    try:
-        config = read_json(run / "config.json")
-        with open(run / "history.csv") as f:
-            rows = sum(1 for _ in f) - 1
-    except (OSError, ValueError):
-        return False
-    return rows >= config["train"]["epochs"] and (run / "best.pt").exists()
 
 
 def _epoch_generator(seed: int, epoch: int, stream: int, device) -> torch.Generator:
@@ -270,14 +167,6 @@ def _epoch_order(n: int, count: int, seed: int, epoch: int) -> torch.Tensor:
     """``count`` indices of the ``n`` training images for one epoch: seeded permutations, concatenated as needed."""
     g = _epoch_generator(seed, epoch, 1, "cpu")
     return torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(count / n))])[:count]
-
-
-def _check_settings(run: Path, stored: dict | None, where: str, now: dict) -> None:
-    diffs = _differences(stored, now) if stored is not None else []
-    if diffs:
-        raise RunError(
-            f"run folder {run} was made with other settings ({where}); refusing to mix them:\n  " + "\n  ".join(diffs)
-        )
 
 
 def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig | dict, log=print) -> dict:
@@ -299,12 +188,15 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         raise ValueError(f"val_samples must be at least 1 or None, got {cfg.val_samples}")
     if cfg.checkpoint_every < 1 or not cfg.checkpoint_seconds > 0:
         raise ValueError("checkpoint_every must be at least 1 and checkpoint_seconds positive")
-    if cfg.channels_last not in ("auto", "on", "off"):
-        raise ValueError(f"channels_last must be 'auto', 'on' or 'off', got {cfg.channels_last!r}")
+    for key in ("channels_last", "compile"):
+        if getattr(cfg, key) not in ("auto", "on", "off"):
+            raise ValueError(f"{key} must be 'auto', 'on' or 'off', got {getattr(cfg, key)!r}")
     device = pick_device(cfg.device)
     precision = pick_precision(device, cfg.amp)
     if cfg.channels_last == "auto":
         cfg = replace(cfg, channels_last="on" if device.type in ("cpu", "cuda") else "off")
+    if cfg.compile == "auto":
+        cfg = replace(cfg, compile=pick_compile(device))
     # Everything that can be checked is checked before the run folder is created or anything is written into it.
     train_images, val_images = stack_images(train_set), stack_images(val_set)
     model.check_input(train_images[:1])
@@ -363,8 +255,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.patience
     )
-    # fp16 needs its gradients scaled (they underflow otherwise); a disabled scaler passes every call through.
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    scaler = grad_scaler(device.type, precision)
     history: list[dict] = []
     best = -math.inf
     start = 0
@@ -388,9 +279,11 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     log(
         f"device: {device} ({precision}"
         + (", channels_last" if memory_format == torch.channels_last else "")
+        + (", torch.compile" if cfg.compile == "on" else "")
         + f"); {n} training images, {per_epoch} per epoch in {len(batches)} steps; {len(val_images)} validation samples"
     )
-    dtype = _AUTOCAST.get(precision)
+    # The compiled module shares its parameters with ``model``, whose state dict (no "_orig_mod." prefix) is saved.
+    net = torch.compile(model) if cfg.compile == "on" else model
 
     from tqdm.auto import tqdm
 
@@ -431,8 +324,8 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                 clean = train_images[order[begin:end]]
                 corrupted, _ = corrupt(clean, g_corrupt, **trusted)
                 corrupted = corrupted.contiguous(memory_format=memory_format)
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    loss = F.mse_loss(model(corrupted).float(), clean)
+                with autocast(device.type, precision):
+                    loss = F.mse_loss(net(corrupted).float(), clean)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -447,7 +340,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                     f"lower the learning rate (now {optimizer.param_groups[0]['lr']:g})"
                 )
             total = sum(v * k for v, k in zip(values, sizes))
-            val = evaluate_psnr(model, val_corrupted, val_images, cfg.batch_size, precision)
+            val = evaluate_psnr(net, val_corrupted, val_images, cfg.batch_size, precision)
             scheduler.step(val)
             row = {
                 "epoch": epoch + 1,
@@ -521,32 +414,10 @@ def evaluate_psnr(model, corrupted, clean, batch_size=16, precision="fp32") -> f
     """
     if isinstance(precision, bool):
         precision = "bf16" if precision else "fp32"
-    dtype = _AUTOCAST.get(precision)
     model.eval()
     values = []
     for i in range(0, len(clean), batch_size):
-        with torch.autocast(clean.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast(clean.device.type, precision):
             out = model(corrupted[i : i + batch_size])
         values.append(psnr(out, clean[i : i + batch_size]))
     return torch.cat(values).mean().item()
-
-
-def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, dict]:
-    """The model of a run folder with its ``best.pt`` (or ``last.pt``) weights, in eval mode, and its config."""
-    run = Path(run)
-    if not (run / "config.json").exists():
-        raise RunError(f"{run} is not a run folder (no config.json)")
-    config = read_json(run / "config.json")
-    params = dict(config["model"])
-    params.setdefault("decoder", "legacy")  # runs made before the decoder readings were named (models.py)
-    with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: keep the caller's random state
-        model = build_model(params.pop("name"), **params)
-    state = _load_checkpoint(run, which)
-    _check_settings(run, state.get("config"), which, config)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
-
-
-def write_config(run, config: dict) -> None:
-    """Write ``config.json`` into the run folder ``run`` (atomically)."""
-    atomic_write(Path(run) / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))

@@ -77,6 +77,16 @@ def test_print_commands_gives_one_sweep_task_per_run_with_the_same_settings(caps
         assert " ".join(argv[4:-2]) == " ".join(shlex.split(lines[0])[4:-2])  # only the task index differs
 
 
+def test_compile_choice_reaches_every_sweep_task_and_an_unknown_one_is_refused(capsys):
+    args = "sweep --grid table3 --data-root /data/mvtec --categories bottle --out /scratch/results"
+    main([*args.split(), "--compile", "on", "--print-commands"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines and all(" --compile on " in f" {line} " for line in lines)
+    with pytest.raises(SystemExit) as exit_:
+        main([*args.split(), "--compile", "yes", "--print-commands"])
+    assert exit_.value.code == 2 and "invalid choice: 'yes'" in capsys.readouterr().err
+
+
 def test_only_the_command_line_imports_argparse_and_no_module_imports_it():
     for path in Path(stainlib.__file__).parent.glob("*.py"):
         imported = set()

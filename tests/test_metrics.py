@@ -279,6 +279,27 @@ def test_uncertainty_map_is_the_exact_variance_of_mc_samples_whatever_the_chunk(
     assert not any(m.active for m in model.drop)  # dropout switched off again
 
 
+def test_uncertainty_map_runs_the_network_channels_last_on_the_cpu_and_gives_the_weights_back():
+    torch.manual_seed(0)
+    model = AESc(depth=3, base_width=4, dropout=[0.0, 0.3, 0.4])
+    before = [(p, p.data_ptr(), p.stride()) for p in model.parameters()]
+    layouts = []
+    hook = model.encoder[1].register_forward_pre_hook(
+        lambda module, _inputs: layouts.append(module[0].weight.is_contiguous(memory_format=torch.channels_last))
+    )
+    x = torch.rand(2, 1, 32, 32)
+    var = uncertainty_map(model, x, n_samples=8, seed=3)
+    hook.remove()
+    assert layouts and all(layouts)  # the weights were channels_last inside the call
+    assert all((p.data_ptr(), p.stride()) == (ptr, st) for p, ptr, st in before)  # the same tensors back after it
+    # The same masks (seeded), the convolutions summed in the contiguous layout's order: equal to float32 rounding,
+    # which the variance (a difference of close values) magnifies to about 1e-4 of a value.
+    torch.manual_seed(3)
+    with model.mc_sampling(), torch.no_grad():
+        samples = model(x.repeat_interleave(8, 0)).view(2, 8, 32, 32)
+    assert torch.allclose(var[:, 0], samples.var(1, unbiased=False), rtol=1e-4, atol=1e-9)
+
+
 def test_uncertainty_merge_formula_is_exact():
     # Chan's merge of chunk statistics equals the two-pass variance of all samples.
     torch.manual_seed(0)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stainlib.models import AE, AESc, build_model
+from stainlib.models import AE, AESc, MCDropout, build_model
 
 
 def conv(c_in, c_out, k=5):
@@ -111,6 +111,19 @@ def test_mc_mode_samples_differ_while_normal_mode_is_deterministic_and_batch_nor
     model.mc_dropout(True)
     assert not torch.equal(model(x), model(x))
     model.mc_dropout(False)
+
+
+def test_mc_dropout_on_the_cpu_draws_the_same_masks_for_a_channels_last_input_as_for_a_contiguous_one():
+    # F.dropout fills its mask in memory order: on a channels_last tensor that would be another mask for the seed.
+    drop = MCDropout(0.3)
+    drop.active = True
+    x = torch.rand(3, 8, 6, 5)
+    torch.manual_seed(4)
+    contiguous = drop(x)
+    torch.manual_seed(4)
+    channels_last = drop(x.contiguous(memory_format=torch.channels_last))
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(channels_last, contiguous) and (contiguous == 0).any()
 
 
 def test_dropout_rates_rise_with_depth_as_in_the_paper_and_are_off_in_training_by_default():

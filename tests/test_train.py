@@ -9,7 +9,16 @@ import torch
 
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
-from stainlib.train import RunError, TrainConfig, budget, fit, is_complete, load_run, pick_precision
+from stainlib.train import (
+    RunError,
+    TrainConfig,
+    budget,
+    fit,
+    is_complete,
+    load_run,
+    pick_compile,
+    pick_precision,
+)
 
 
 def tiny():
@@ -139,6 +148,41 @@ def test_channels_last_auto_is_recorded_resolved_and_does_not_block_resuming(tmp
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "off"
     with pytest.raises(ValueError, match="channels_last must be"):
         fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", channels_last="yes"), log=lambda *_: None)
+
+
+def _compile_works() -> str | None:
+    """None when torch.compile can build a CPU kernel here, else why not (no C compiler, an unsupported Python)."""
+    try:
+        torch.compile(lambda t: t * 2 + 1)(torch.ones(3))
+    except Exception as exc:  # the inductor backend raises several types when its toolchain is missing
+        return f"torch.compile cannot build CPU kernels here: {type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def test_compile_auto_is_off_on_the_cpu_and_a_bad_value_is_refused(tmp_path):
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1), log=lambda *_: None)
+    assert pick_compile("cpu") == "off"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["compile"] == "off"
+    with pytest.raises(ValueError, match="compile must be"):
+        fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", compile="yes"), log=lambda *_: None)
+
+
+def test_a_run_trained_compiled_saves_plain_keys_loads_and_resumes_uncompiled(tmp_path):
+    reason = _compile_works()
+    if reason:
+        pytest.skip(reason)
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1, compile="on"), log=lambda *_: None)
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text())["train"]["compile"] == "on"
+    plain_keys = list(tiny().state_dict())
+    for name in ("best.pt", "last.pt"):  # the un-compiled module's state dict: no "_orig_mod." prefix
+        assert list(torch.load(run / name, weights_only=True)["model"]) == plain_keys
+    model, _ = load_run(run)
+    assert list(model.state_dict()) == plain_keys
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, compile="off"), log=lambda *_: None)
+    assert out["resumed_from"] == 1 and len(out["history"]) == 2  # a runtime setting: resuming is allowed
+    assert json.loads((run / "config.json").read_text())["train"]["compile"] == "off"
+    assert list(load_run(run, "last.pt")[0].state_dict()) == plain_keys
 
 
 def test_resume_without_config_json_compares_with_the_settings_stored_in_the_checkpoint(tmp_path):
