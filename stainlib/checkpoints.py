@@ -1,5 +1,5 @@
 """A run folder's files: checkpoints with their checksums, ``config.json``, ``history.csv``, and reading them back
-(book chapter 5, "Training").
+(book chapter 4, "Training").
 
 :func:`save_checkpoint` writes a checkpoint (``last.pt``, ``best.pt``) so that ``SHA256SUMS`` always lists the
 digest of the checkpoint on disk: the new checkpoint's digest is added (beside the old one) *before* the file is

@@ -1,4 +1,4 @@
-"""The arithmetic of training and validation: bf16, fp16 or fp32, and the gradient scaler fp16 needs (book chapter 5,
+"""The arithmetic of training and validation: bf16, fp16 or fp32, and the gradient scaler fp16 needs (book chapter 4,
 "Training").
 
 :func:`pick_precision` chooses the precision for a device; :func:`autocast` is the matching ``torch.autocast``
