@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +96,54 @@ def test_repository_url_tool_refuses_a_url_that_is_not_a_github_repository():
         text=True,
     )
     assert proc.returncode != 0 and "not a GitHub repository URL" in proc.stderr
+
+
+CODE_LINE = re.compile(r"^\*\*Code:\*\* (.+)$", re.M)
+MODULE_LINK = re.compile(r"\[`(stainlib\.\w+)`\]\((https://github\.com/[^)\s]+)/blob/([^/)\s]+)/([^)\s]+)\)")
+
+
+def chapter_sources():
+    return sorted(p for p in (ROOT / "book").glob("*.md") if p.name != "references.md")
+
+
+@pytest.mark.parametrize("path", chapter_sources(), ids=lambda p: p.stem)
+def test_every_chapter_links_to_existing_stainlib_modules_on_the_configured_repository_and_branch(path):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    line = CODE_LINE.search(path.read_text())
+    assert line, f"{path.name} has no **Code:** line"
+    links = MODULE_LINK.findall(line.group(1))
+    assert links and len(links) == line.group(1).count("](")  # every link on the line is a module link
+    for module, url, branch, file in links:
+        assert (url, branch) == (config["url"], config["branch"])
+        assert file == module.replace(".", "/") + ".py", f"{module} links to {file}"
+        assert (ROOT / file).is_file(), f"{path.name} links to {file}, which does not exist"
+    # the line sits right after the "What you will learn" list, before the first code cell after it
+    text = path.read_text()
+    learn = text.index("**What you will learn**")
+    assert learn < line.start() < text.index("```{code-cell}", learn)
+
+
+@pytest.mark.parametrize("path", chapter_sources(), ids=lambda p: p.stem)
+def test_the_notebook_twin_carries_the_same_code_links(path):
+    nb = path.with_suffix(".ipynb").read_text()
+    md_links = MODULE_LINK.findall(CODE_LINE.search(path.read_text()).group(1))
+    assert md_links and all(f"/blob/{branch}/{file})" in nb for _, _, branch, file in md_links)
+
+
+def test_repository_url_check_names_a_chapter_whose_code_link_disagrees(tmp_path):
+    for name in ["_config.yml", "pyproject.toml", "CITATION.cff", "README.md"]:
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("figures"))
+    url = repo_url.config_url(tmp_path)
+    chapter = tmp_path / "book" / "networks.md"
+    text = chapter.read_text()
+    assert f"]({url}/blob/main/stainlib/models.py)" in text
+    chapter.write_text(
+        text.replace(f"]({url}/blob/main/stainlib/models.py)", "](https://github.com/x/y/blob/main/z.py)")
+    )
+    twin = tmp_path / "book" / "data.ipynb"
+    twin.write_text(twin.read_text().replace(f"{url}/blob/main/", f"{url}/blob/dev/"))
+    problems = repo_url.check(root=tmp_path)
+    assert any(p.startswith("book/networks.md: https://github.com/x/y") for p in problems), problems
+    assert any(p.startswith("book/data.ipynb: a link to branch dev") for p in problems), problems
+    assert not any("REPOSITORY" in p or "pyproject" in p for p in problems)

@@ -4,9 +4,11 @@
     python tools/repo_url.py --check                         exit 1, naming each file, where a copy disagrees
 
 The copies: ``pyproject.toml`` (``[project.urls]``), ``CITATION.cff`` (``repository-code`` and ``url``), the Colab
-install cell of every chapter (``REPOSITORY = "..."`` in ``book/*.md`` and ``book/*.ipynb``) and the book's address
-on GitHub Pages in ``README.md``.  Jupyter Book derives the repository, Colab and Binder buttons from ``_config.yml``
-itself.  Each copy is replaced as text, so the files keep their layout.
+install cell of every chapter (``REPOSITORY = "..."`` in ``book/*.md`` and ``book/*.ipynb``), the links of every
+chapter's "**Code:**" line to the stainlib modules it uses (``](URL/blob/BRANCH/stainlib/models.py)``, in both files
+of the pair; ``--check`` also checks their BRANCH against ``repository.branch``) and the book's address on GitHub Pages
+in ``README.md``.  Jupyter Book derives the repository, Colab and Binder buttons from ``_config.yml`` itself.  Each
+copy is replaced as text, so the files keep their layout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 URL_RE = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 CONFIG_RE = re.compile(r"(^repository:\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*)(\S+)", re.M)
+BRANCH_RE = re.compile(r"^repository:\n(?:[ \t]+.*\n)*?[ \t]+branch:[ \t]*(\S+)", re.M)
+# A Markdown link to a file of the repository, ``](URL/blob/BRANCH/PATH)``: group 2 is the URL.
+CODE_LINK_RE = re.compile(r"(\]\()(https://github\.com/[^/\s)\"\\]+/[^/\s)\"\\]+)(?=/blob/)")
+LINK_BRANCH_RE = re.compile(r"\]\(https://github\.com/[^/\s)\"\\]+/[^/\s)\"\\]+/blob/([^/\s)\"\\]+)/")
 
 
 def pages_url(url: str) -> str:
@@ -34,6 +40,8 @@ COPIES = [
     ("CITATION.cff", re.compile(r'(^url: ")([^"]+)', re.M), "url"),
     ("book/*.md", re.compile(r'(REPOSITORY = ")([^"]+)'), "url"),
     ("book/*.ipynb", re.compile(r'(REPOSITORY = \\")([^"\\]+)'), "url"),
+    ("book/*.md", CODE_LINK_RE, "url"),
+    ("book/*.ipynb", CODE_LINK_RE, "url"),
     ("README.md", re.compile(r"(Read it online: <)([^>]+)"), "pages"),
 ]
 
@@ -45,8 +53,16 @@ def config_url(root: Path = ROOT) -> str:
     return match.group(2)
 
 
+def config_branch(root: Path = ROOT) -> str:
+    match = BRANCH_RE.search((root / "_config.yml").read_text())
+    if not match:
+        raise SystemExit("_config.yml has no repository.branch")
+    return match.group(1)
+
+
 def copies(root: Path = ROOT):
-    """Every copy as (path, pattern, kind); a chapter without an install cell is an error, as a missing copy is."""
+    """Every copy as (path, pattern, kind); a chapter without an install cell or code links is an error, as a
+    missing copy is."""
     for pattern_glob, regex, kind in COPIES:
         paths = sorted(root.glob(pattern_glob))
         if not paths:
@@ -69,6 +85,13 @@ def check(root: Path = ROOT) -> list[str]:
         problems += [
             f"{path.relative_to(root)}: {value} (expected {want[kind]})" for _, value in found if value != want[kind]
         ]
+        if regex is CODE_LINK_RE:
+            branch = config_branch(root)
+            problems += [
+                f"{path.relative_to(root)}: a link to branch {value} (expected {branch})"
+                for value in LINK_BRANCH_RE.findall(path.read_text())
+                if value != branch
+            ]
     return problems
 
 
