@@ -299,13 +299,14 @@ class Stain(CorruptionModel):
     def _blur_sigma(self, axes: torch.Tensor) -> torch.Tensor:
         return self.blur * axes.amax(1)
 
-    def window(self, shapes: dict, height: int, width: int, half: int | None = None):
+    def window(self, shapes: dict, height: int, width: int, half: int | None = None, as_bool: bool = False):
         """Rasterise sampled shapes into one window per image that holds the whole stain (and its blur).
 
         Returns the opacity ``(B, h, w)`` in [0, 1] and the window's image rows ``(B, h)`` and columns ``(B, w)``.
         Only the window is rasterised, so the cost does not grow with the image area.  The window's half-side is
         ``half`` (at least :meth:`max_half` to be sure to hold every stain) or, by default, the smallest that holds
-        this batch's stains (read back from the device).
+        this batch's stains (read back from the device).  With ``as_bool`` and no blur, the opacity is returned as the
+        bool map it is (every stain pixel is opaque), without a float copy.
         """
         center = shapes["center"]
         batch, device, dtype = center.shape[0], center.device, center.dtype
@@ -337,6 +338,8 @@ class Stain(CorruptionModel):
         # all inside; such aliasing holes are closed so that the stain is always filled.
         pad = torch.nn.functional.pad(inside, (1, 1, 1, 1))
         inside |= pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
+        if as_bool and self.blur == 0:
+            return inside, rows, cols
         alpha = inside.to(dtype)
         if self.blur > 0:
             # With a given half-side (off the CPU), the kernel's size comes from the settings too: no read-back.
@@ -365,17 +368,18 @@ class Stain(CorruptionModel):
             alpha, rows, cols = self.window(shapes, height, width, self.max_half(height, width))
             return _flatten_window(torch.arange(center.shape[0], device=center.device), alpha, rows, cols)
         if self.blur > 0:  # one group: the blur kernel's size follows the group's largest stain
-            groups = [torch.arange(center.shape[0])]
-        else:
-            groups = torch.argsort(shapes["r_max"]).split(self.GROUP)
-        parts = []
-        for group in groups:
-            sub = {k: v[group] for k, v in shapes.items()}
-            alpha, rows, cols = self.window(sub, height, width)
-            parts.append(_flatten_window(group, alpha, rows, cols))
-        index, y, x, alpha = (torch.cat(p) for p in zip(*parts))
-        keep = (alpha > 0).nonzero().squeeze(1)
-        return index[keep], y[keep], x[keep], alpha[keep]
+            alpha, rows, cols = self.window(shapes, height, width)
+            index, y, x, alpha = _flatten_window(torch.arange(center.shape[0]), alpha, rows, cols)
+            keep = (alpha > 0).nonzero().squeeze(1)
+            return index[keep], y[keep], x[keep], alpha[keep]
+        parts = []  # without blur every stain pixel is opaque: keep the bool map's pixels, in the same order
+        for group in torch.argsort(shapes["r_max"]).split(self.GROUP):
+            sub = {k: shapes[k][group] for k in ("center", "table", "r_max", "axes")}
+            inside, rows, cols = self.window(sub, height, width, as_bool=True)
+            b, i, j = inside.nonzero().unbind(1)
+            parts.append((group[b], rows[b, i], cols[b, j]))
+        index, y, x = (torch.cat(p) for p in zip(*parts))
+        return index, y, x, torch.ones(index.shape, dtype=center.dtype)
 
     def apply(self, image, generator, corrupted, mask) -> None:
         b, c, h, w = image.shape
