@@ -12,7 +12,9 @@
   a preset or a seed shows the matching picture with no kernel.  The fine Stain sliders (size, grey level, irregularity,
   edge blur) are disabled there: they need Python.
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
-  change redraws the picture with :func:`render_corruption`, as the explorer always did.
+  change redraws the picture with :func:`render_corruption`, as the explorer always did.  For a model with a
+  ``-code`` reading (Drops, Gaussian, Mix1), the "authors' code reading" box shows the paper's reading and the
+  code's side by side, with the same seed (:func:`stainlib.plotting.readings_figure`).
 
 How the explorer knows that a kernel is listening: a hidden directional link (``jsdlink``) copies 1 into a hidden
 "probe" integer as soon as a browser front end loads the widgets.  Under a kernel that copy reaches Python, whose
@@ -37,7 +39,9 @@ from types import SimpleNamespace
 
 import torch
 
-from .noise import PAPER_CORRUPTIONS, Stain, check_image, get_corruption
+from .noise import CODE_READINGS, PAPER_CORRUPTIONS, Stain, check_image, get_corruption
+
+CODE_READING_OF = {paper: code for code, paper in CODE_READINGS.items()}  # "drops" -> "drops-code", ...
 
 __all__ = ["STAIN_PRESETS", "corruption_explorer", "render_corruption", "render_preview"]
 
@@ -145,7 +149,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
 
     ``seeds`` and ``side`` size the static mode: the seeds pre-rendered and the longest side of the pictures.  The
     returned ``VBox`` also carries ``.parts``, a namespace of its widgets (``model``, ``seed``, ``preset``, ``size``,
-    ``level``, ``jitter``, ``blur``, ``note``, ``view``, ``rendered``, ``picture``, ``renders``, ``links``,
+    ``level``, ``jitter``, ``blur``, ``compare``, ``note``, ``view``, ``rendered``, ``picture``, ``renders``, ``links``,
     ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message does.
     """
     import ipywidgets as w
@@ -174,7 +178,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     level = w.IntRangeSlider(value=level0, min=0, max=255, description="grey level", **common)
     jitter = w.FloatSlider(jitter0, min=0.0, max=0.5, step=0.01, description="irregularity", **common)
     blur = w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **common)
-    fine = [size, level, jitter, blur]
+    # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
+    compare = w.Checkbox(False, description="beside it: the authors' code reading", style=style, layout=layout)
+    fine = [size, level, jitter, blur, compare]
     for control in fine:
         control.disabled = True  # until a kernel answers: the static page cannot redraw them
     note = w.HTML(
@@ -229,17 +235,23 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     probe_link = w.jsdlink((probe_source, "value"), (probe, "value"))
 
     def redraw():
-        for control in [preset, *fine]:
+        for control in [preset, size, level, jitter, blur]:
             control.disabled = model.value != "stain"
-        fig = render_corruption(
-            image,
-            model.value,
-            seed.value,
-            size.value,
-            (level.value[0] / 255, level.value[1] / 255),
-            jitter.value,
-            blur.value,
-        )
+        compare.disabled = model.value not in CODE_READING_OF
+        if compare.value and model.value in CODE_READING_OF:
+            from .plotting import readings_figure
+
+            fig = readings_figure(image, ((model.value, CODE_READING_OF[model.value]),), seed.value)
+        else:
+            fig = render_corruption(
+                image,
+                model.value,
+                seed.value,
+                size.value,
+                (level.value[0] / 255, level.value[1] / 255),
+                jitter.value,
+                blur.value,
+            )
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=72)
         plt.close(fig)
@@ -306,6 +318,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         renders=renders,
         links=links,
         probe=probe,
+        compare=compare,
     )
     box.go_live = go_live
     return box

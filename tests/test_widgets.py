@@ -125,6 +125,30 @@ def test_live_explorer_redraws_when_a_control_moves_and_disables_stain_controls_
     assert not p.jitter.disabled and not p.preset.disabled
 
 
+def test_live_explorer_shows_the_papers_and_the_codes_reading_side_by_side_for_models_that_have_both(
+    explorer, monkeypatch
+):
+    import stainlib.plotting
+
+    drawn = []
+    real = stainlib.plotting.readings_figure
+    monkeypatch.setattr(stainlib.plotting, "readings_figure", lambda *a, **k: drawn.append((a, k)) or real(*a, **k))
+    p = explorer.parts
+    assert p.compare.disabled, "static mode cannot draw the code's reading"
+    explorer.go_live()
+    assert p.compare.disabled, "the Stain has no code reading"
+    p.model.value = "drops"
+    assert not p.compare.disabled
+    alone = p.picture.value
+    p.compare.value = True
+    assert p.picture.value != alone
+    assert drawn[-1][0][1] == (("drops", "drops-code"),) and drawn[-1][0][2] == p.seed.value
+    p.model.value = "gaussian-0.4"
+    assert drawn[-1][0][1] == (("gaussian-0.4", "gaussian-0.4-code"),)
+    p.model.value = "stain"
+    assert p.compare.disabled and len(drawn) == 2, "the Stain is drawn alone even with the box ticked"
+
+
 def test_touching_a_control_switches_to_live_mode_even_without_the_probe(explorer):
     p = explorer.parts
     p.model.value = "scratch"
