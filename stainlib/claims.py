@@ -107,19 +107,26 @@ _VERDICT_WORDS = {
 }
 
 
+def _words(claim: Claim) -> str:
+    """The verdict in words; an "among the best" claim that holds below the best says it is a tie within the noise."""
+    if claim.among and claim.holds and claim.difference < 0:
+        return "holds only as a tie: below the best other one, by less than the noise"
+    return _VERDICT_WORDS[claim.verdict]
+
+
 def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evidence_where: str = "") -> str:
     """The sentence about ``claim`` on ``where`` (Markdown), with ``evidence`` beside it when the claim does not hold.
 
     Every number is taken from the claims, none is typed by hand.
     """
     text = (
-        f"**{claim.statement}** On {where}, this claim **{_VERDICT_WORDS[claim.verdict]}**: "
+        f"**{claim.statement}** On {where}, this claim **{_words(claim)}**: "
         f"{claim.ours:.3f} against {claim.other:.3f}, a difference of {claim.difference:+.3f}"
         f" (noise {claim.noise:.3f}: {claim.noise_kind})."
     )
     if evidence is not None and not claim.holds:
         text += (
-            f" On real data ({evidence_where}) it **{_VERDICT_WORDS[evidence.verdict]}**: "
+            f" On real data ({evidence_where}) it **{_words(evidence)}**: "
             f"{evidence.ours:.3f} against {evidence.other:.3f}, a difference of {evidence.difference:+.3f}"
             f" (noise {evidence.noise:.3f}: {evidence.noise_kind})."
         )

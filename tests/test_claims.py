@@ -34,6 +34,13 @@ def test_among_the_best_allows_a_gap_to_the_best_within_the_noise_only():
     assert not check("S is among the best.", 0.80, 0.89, 0.05, among=True).holds
 
 
+def test_an_among_the_best_claim_that_holds_below_the_best_is_called_a_tie_and_one_above_is_not():
+    tie = claim_markdown(check("S is among the best.", 0.86, 0.89, 0.05, among=True), "here")
+    first = claim_markdown(check("S is among the best.", 0.91, 0.89, 0.05, among=True), "here")
+    assert "holds only as a tie" in tie and "difference of -0.030" in tie
+    assert "**holds**" in first and "tie" not in first
+
+
 def test_auroc_standard_error_shrinks_with_more_images_and_bad_input_is_refused():
     assert auroc_se(0.8, 100, 100) < auroc_se(0.8, 10, 10) < 0.2
     with pytest.raises(ValueError, match="good and defective"):
