@@ -57,12 +57,18 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """``"holds"``, ``"within the noise"`` or ``"fails"``."""
+        """``"holds"`` (beyond the noise), ``"fails"`` (the other way, beyond the noise) or ``"within the noise"``.
+
+        Symmetric: a difference the noise can explain is "within the noise" whichever its sign, so one pair of
+        numbers never gives "not shown" one way and "does not hold" the other.  With no noise (0), the sign decides.
+        """
         if self.among:  # "among the best": no further below the best than the noise
             return "holds" if self.difference >= -self.noise else "fails"
         if self.difference > self.noise:
             return "holds"
-        return "within the noise" if self.difference > 0 else "fails"
+        if self.difference < -self.noise or (self.noise == 0 and self.difference <= 0):
+            return "fails"
+        return "within the noise"
 
     @property
     def holds(self) -> bool:

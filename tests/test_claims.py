@@ -23,6 +23,12 @@ def test_a_claim_holds_only_beyond_its_noise_and_the_sentence_follows_the_verdic
     assert "does not hold" in claim_markdown(fails, "here")
 
 
+def test_a_difference_within_the_noise_is_not_shown_whichever_its_sign():
+    assert check("A beats B.", 0.68, 0.7, 0.05).verdict == "within the noise"
+    assert check("A beats B.", 0.72, 0.7, 0.05).verdict == "within the noise"
+    assert check("A beats B.", 0.7, 0.7, 0.0).verdict == "fails"  # no noise stated: a tie does not show A ahead
+
+
 def test_real_evidence_is_shown_beside_a_claim_only_where_the_claim_does_not_hold():
     evidence = check("A beats B.", 0.87, 0.53, 0.026)
     assert "MVTec AD" not in claim_markdown(check("A beats B.", 0.9, 0.7), "here", evidence, "bottle")
