@@ -155,7 +155,7 @@ def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
     """How one stain is built (the paper's Fig. 3): the ellipse, the jittered points, the periodic spline, the fill."""
     import math
 
-    from .noise import Stain
+    from .stain import Stain
 
     model = Stain(size=(0.08, 0.12), noise=0.0)
     g = torch.Generator().manual_seed(seed)

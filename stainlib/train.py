@@ -59,9 +59,10 @@ from .checkpoints import check_settings as _check_settings
 from .checkpoints import load_checkpoint as _load_checkpoint
 from .checkpoints import save_checkpoint as _save_checkpoint  # fit calls it by this name (tests wrap it)
 from .checkpoints import write_history as _write_history
+from .corruption import CorruptionModel, check_image
 from .files import read_json, run_lock
 from .models import AutoEncoder
-from .noise import CorruptionModel, check_image, get_corruption
+from .noise import get_corruption
 from .precision import PRECISIONS, autocast, grad_scaler, pick_precision
 
 __all__ = [

@@ -39,7 +39,9 @@ from types import SimpleNamespace
 
 import torch
 
-from .noise import CODE_READINGS, PAPER_CORRUPTIONS, Stain, check_image, get_corruption
+from .corruption import check_image
+from .noise import CODE_READINGS, PAPER_CORRUPTIONS, get_corruption
+from .stain import Stain
 
 CODE_READING_OF = {paper: code for code, paper in CODE_READINGS.items()}  # "drops" -> "drops-code", ...
 
