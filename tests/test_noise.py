@@ -1,4 +1,4 @@
-"""Claims about the corruption models of stainlib.noise (book chapter 3)."""
+"""Claims about the corruption models of stainlib.noise (book chapter 2)."""
 
 import math
 
