@@ -83,7 +83,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     metric, columns = TABLE_COLUMNS[table]
     paper = _paper_numbers(table)
     categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
-    provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color")}
+    provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color", "decoder")}
     rows = []
     for cat in categories:
         row, dataset = {"category": cat}, "mvtec_ad"
@@ -99,6 +99,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
                 provenance["epochs"].add(s["epochs"])
                 provenance["budget"].add(_budget_text(read_config(run).get("budget")))
                 provenance["device"].add(ours["device"])
+                provenance["decoder"].add(s.get("decoder", "paper"))
             row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]
         for meth, net, cor in columns:
             row[f"{meth}/{net}/{cor} (paper)"] = paper.get((dataset, cat, meth, net, cor))
@@ -113,6 +114,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     if real:
         rows.append({"category": "mean all", **{k: _mean([r[k] for r in real]) for k in keys}})
     prov = {k: sorted(map(str, v)) for k, v in provenance.items()}
+    prov["seed"] = str(seed)
     prov["commit"] = _git_commit(results)
     prov["metric"] = metric
     md = _markdown(table, rows, columns, prov)
@@ -159,6 +161,7 @@ def _markdown(table, rows, columns, prov) -> str:
         f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "
         f"({', '.join(prov['color']) or '–'}); epochs {', '.join(prov['epochs']) or '–'}; "
         f"budget {'; '.join(prov['budget']) or '–'}; "
-        f"device {', '.join(prov['device']) or '–'}; commit {prov['commit']}.",
+        f"decoder {', '.join(prov['decoder']) or '–'}; device {', '.join(prov['device']) or '–'}; "
+        f"seed {prov['seed']} (one run per cell); commit {prov['commit']}.",
     ]
     return "\n".join(lines) + "\n"
