@@ -97,9 +97,13 @@ class BookSettings:
         category = category or self.category
         n_train = len(MVTecAD(self.data_root, category, "train", size=self.image_size))
         kind = "synthetic" if category.startswith("synth_") else "MVTec AD"
+        from .claims import device_words
+        from .train import pick_device
+
         return (
             f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
-            f"{budget_text(self.epochs, self.batch_size, n_train)})"
+            f"{budget_text(self.epochs, self.batch_size, n_train)}, seed 0, trained on "
+            f"{device_words(pick_device().type)})"
         )
 
     def spec(

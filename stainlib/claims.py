@@ -242,6 +242,11 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     return {"where": where, "claims": claims}
 
 
+def device_words(device: str) -> str:
+    """``"the CPU"`` or ``"a GPU (cuda:0)"``: a device as a sentence names it."""
+    return "the CPU" if str(device).startswith("cpu") else f"a GPU ({device})"
+
+
 def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
     """What a committed or trained run is, in words, from its own files: data, size, budget, device (and seed).
 
@@ -265,7 +270,7 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
         f"{budget_text(s['epochs'], s['batch_size'], n_train)}"
         + (" per run" if per_run else f", seed {s['seed']}")
         + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else "")
-        + (f", trained on the {device.upper() if device == 'cpu' else device}" if device else "")
+        + (f", trained on {device_words(device)}" if device else "")
     )
 
 
