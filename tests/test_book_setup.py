@@ -2,7 +2,7 @@
 
 import torch
 
-from stainlib.book import _auto_profile, project_dir, setup
+from stainlib.book import _auto_profile, below_chance, project_dir, setup
 
 
 def fake_mvtec(root, category="bottle"):
@@ -36,3 +36,10 @@ def test_auto_message_inside_the_project_prints_no_machine_path_and_its_call_fin
     assert "in data/no_such_mvtec." in why and "download_mvtec(project_dir() / 'data/no_such_mvtec', ['bottle'])" in why
     target = why.split("download_mvtec(", 1)[1].split(", [", 1)[0]
     assert eval(target, {"project_dir": project_dir}) == data  # the printed call names the same folder
+
+
+def test_below_chance_names_every_auroc_under_half_and_only_those():
+    sentence = below_chance({"AE + none, image": 0.37, "AESc + none, image": 0.5, "AESc + stain, pixel": 0.499})
+    assert "AE + none, image (0.370)" in sentence and "AESc + stain, pixel (0.499)" in sentence
+    assert "AESc + none" not in sentence and " are under 0.5" in sentence
+    assert below_chance({"a": 0.5, "b": 0.9}) == ""
