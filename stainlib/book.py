@@ -225,9 +225,12 @@ def below_chance(aurocs: dict) -> str:
     low = {label: float(value) for label, value in aurocs.items() if float(value) < 0.5}
     if not low:
         return ""
-    listed = ", ".join(f"{label} ({value:.3f})" for label, value in low.items())
-    verb = "is" if len(low) == 1 else "are"
+    parts = [f"{label} ({value:.3f})" for label, value in low.items()]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    subject = "is" if len(low) == 1 else "are"
+    which = "that score ranks" if len(low) == 1 else "each of these scores ranks"
+    pixels = " (good pixels, for a pixel AUROC)" if any("pixel" in label for label in low) else ""
     return (
-        f"Below chance: {listed} {verb} under 0.5, so that score ranks good images (good pixels, for a pixel AUROC) "
-        "above defective ones more often than not."
+        f"Below chance: {listed} {subject} under 0.5, so {which} good images{pixels} above defective ones more often "
+        "than not."
     )

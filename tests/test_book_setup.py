@@ -39,7 +39,10 @@ def test_auto_message_inside_the_project_prints_no_machine_path_and_its_call_fin
 
 
 def test_below_chance_names_every_auroc_under_half_and_only_those():
-    sentence = below_chance({"AE + none, image": 0.37, "AESc + none, image": 0.5, "AESc + stain, pixel": 0.499})
-    assert "AE + none, image (0.370)" in sentence and "AESc + stain, pixel (0.499)" in sentence
-    assert "AESc + none" not in sentence and " are under 0.5" in sentence
+    sentence = below_chance(
+        {"the image AUROC of AE": 0.37, "the image AUROC of AESc": 0.5, "the pixel AUROC of S": 0.499}
+    )
+    assert "the image AUROC of AE (0.370) and the pixel AUROC of S (0.499) are under 0.5" in sentence
+    assert "AESc" not in sentence and "good pixels" in sentence
+    assert "good pixels" not in below_chance({"the image AUROC of AE": 0.4})
     assert below_chance({"a": 0.5, "b": 0.9}) == ""
