@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .spec import RunSpec
 
-__all__ = ["PROFILES", "BookSettings", "project_dir", "setup", "shown_path"]
+__all__ = ["PROFILES", "BookSettings", "below_chance", "project_dir", "setup", "shown_path"]
 
 PROFILES = {
     # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
@@ -219,3 +219,22 @@ def glue(name: str, value, display: bool = False) -> None:
         show(value)
         return
     myst_glue(name, value, display=display)
+
+
+def below_chance(aurocs: dict) -> str:
+    """The sentence a page prints under its AUROCs: which of ``aurocs`` (label -> AUROC) lie below 0.5, and what that
+    means; an empty string when none does.  Below chance, a score ranks good images (or pixels) above defective ones
+    more often than not: it is not merely weak, it points the wrong way.
+    """
+    low = {label: float(value) for label, value in aurocs.items() if float(value) < 0.5}
+    if not low:
+        return ""
+    parts = [f"{label} ({value:.3f})" for label, value in low.items()]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    subject = "is" if len(low) == 1 else "are"
+    which = "that score ranks" if len(low) == 1 else "each of these scores ranks"
+    pixels = " (good pixels, for a pixel AUROC)" if any("pixel" in label for label in low) else ""
+    return (
+        f"Below chance: {listed} {subject} under 0.5, so {which} good images{pixels} above defective ones more often "
+        "than not."
+    )

@@ -58,33 +58,53 @@ def _show(ax, x, title=None, cmap="gray", vmin=0.0, vmax=1.0):
         ax.set_title(title, fontsize=9)
 
 
-def corruption_grid(image: torch.Tensor, names=None, seed: int = 0, show_masks: bool = True, scale: float = 1.6):
+def corruption_grid(
+    image: torch.Tensor,
+    names=None,
+    seed: int = 0,
+    show_masks: bool = True,
+    scale: float = 1.6,
+    columns: int | None = None,
+):
     """Draw ``image`` (B, C, H, W) in the first column, then its corruption by each model in ``names``.
 
     With ``show_masks``, each corrupted image is followed by a row of the masks.  The same ``seed`` draws the same
-    corruptions.
+    corruptions.  ``columns`` caps the models per block of rows: with more models, the figure wraps into blocks stacked
+    one under the other, each starting with the images again, so that a page of about 750 px keeps the titles legible.
     """
     from .noise import PAPER_CORRUPTIONS, get_corruption
 
     names = list(names or PAPER_CORRUPTIONS)
+    if columns is not None and columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    per_block = min(columns or len(names), len(names))
+    blocks = [names[k : k + per_block] for k in range(0, len(names), per_block)]
     b = image.shape[0]
-    rows = b * (2 if show_masks else 1)
+    per_image = 2 if show_masks else 1
+    rows = b * per_image
     plt = _plt()
-    fig, axes = plt.subplots(rows, len(names) + 1, figsize=(scale * (len(names) + 1), scale * rows), squeeze=False)
-    for j, name in enumerate(names):
-        g = torch.Generator(device=image.device).manual_seed(seed)
-        corrupted, mask = get_corruption(name)(image, g)
+    fig, axes = plt.subplots(
+        rows * len(blocks), per_block + 1, figsize=(scale * (per_block + 1), scale * rows * len(blocks)), squeeze=False
+    )
+    for k, block in enumerate(blocks):
+        top = k * rows
+        for j, name in enumerate(block):
+            g = torch.Generator(device=image.device).manual_seed(seed)
+            corrupted, mask = get_corruption(name)(image, g)
+            for i in range(b):
+                r = top + i * per_image
+                _show(axes[r, j + 1], corrupted[i], name if i == 0 else None)
+                if show_masks:
+                    _show(axes[r + 1, j + 1], mask[i], None)
+        for j in range(len(block), per_block):  # the last block may be shorter
+            for r in range(top, top + rows):
+                axes[r, j + 1].axis("off")
         for i in range(b):
-            r = i * (2 if show_masks else 1)
-            _show(axes[r, j + 1], corrupted[i], name if i == 0 else None)
+            r = top + i * per_image
+            _show(axes[r, 0], image[i], "image" if i == 0 else None)
             if show_masks:
-                _show(axes[r + 1, j + 1], mask[i], None)
-    for i in range(b):
-        r = i * (2 if show_masks else 1)
-        _show(axes[r, 0], image[i], "image" if i == 0 else None)
-        if show_masks:
-            axes[r + 1, 0].axis("off")
-            axes[r + 1, 0].text(0.5, 0.5, "mask", ha="center", va="center", transform=axes[r + 1, 0].transAxes)
+                axes[r + 1, 0].axis("off")
+                axes[r + 1, 0].text(0.5, 0.5, "mask", ha="center", va="center", transform=axes[r + 1, 0].transAxes)
     fig.tight_layout()
     return fig
 

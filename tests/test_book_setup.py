@@ -2,7 +2,7 @@
 
 import torch
 
-from stainlib.book import _auto_profile, project_dir, setup
+from stainlib.book import _auto_profile, below_chance, project_dir, setup
 
 
 def fake_mvtec(root, category="bottle"):
@@ -36,3 +36,13 @@ def test_auto_message_inside_the_project_prints_no_machine_path_and_its_call_fin
     assert "in data/no_such_mvtec." in why and "download_mvtec(project_dir() / 'data/no_such_mvtec', ['bottle'])" in why
     target = why.split("download_mvtec(", 1)[1].split(", [", 1)[0]
     assert eval(target, {"project_dir": project_dir}) == data  # the printed call names the same folder
+
+
+def test_below_chance_names_every_auroc_under_half_and_only_those():
+    sentence = below_chance(
+        {"the image AUROC of AE": 0.37, "the image AUROC of AESc": 0.5, "the pixel AUROC of S": 0.499}
+    )
+    assert "the image AUROC of AE (0.370) and the pixel AUROC of S (0.499) are under 0.5" in sentence
+    assert "AESc" not in sentence and "good pixels" in sentence
+    assert "good pixels" not in below_chance({"the image AUROC of AE": 0.4})
+    assert below_chance({"a": 0.5, "b": 0.9}) == ""
