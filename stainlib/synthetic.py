@@ -2,11 +2,13 @@
 
 :func:`make_synthetic` writes 4 textures and 2 objects in the MVTec AD layout (read them with
 :class:`stainlib.data.MVTecAD`), all named ``synth_*`` so that they can never be mistaken for an MVTec AD category.
-Their defects are *not* made by the training corruption models of :mod:`stainlib.noise`, so evaluating a
-stain-trained model on them is fair.  ``synth_grain`` (the fast profile's category) keeps every defect inside the grey
-range of the good images: a network that has learned the identity copies such defects, as the paper's AESc without
-corruption does on MVTec AD; the other categories' defects (holes near black) are easier.  Each category folder holds a
-``.synthetic`` stamp with the arguments that made it.
+Their defects are drawn by this module, never by the training corruption models of :mod:`stainlib.noise`; some still
+look like them (a ``spot`` is a filled blob of one grey, as a Stain is; a ``crack`` a dark curve, as a Scratch), so a
+Stain-trained model is partly graded on familiar shapes here, and only real defects are a fair test.  ``synth_grain``
+(the fast profile's category) keeps every defect inside the grey range of the good images: a network that has learned
+the identity copies such defects, as the paper's AESc without corruption does on MVTec AD; the other categories'
+defects (holes near black) are easier.  Each category folder holds a ``.synthetic`` stamp with the arguments that made
+it.
 """
 
 from __future__ import annotations
