@@ -5,9 +5,9 @@
 Their defects are drawn by this module, never by the training corruption models of :mod:`stainlib.noise`; some still
 look like them (a ``spot`` is a filled blob of one grey, as a Stain is; a ``crack`` a dark curve, as a Scratch), so a
 Stain-trained model is partly graded on familiar shapes here, and only real defects are a fair test.  ``synth_grain``
-(the fast profile's category) keeps every defect inside the grey range of the good images: a network that has learned
-the identity copies such defects, as the paper's AESc without corruption does on MVTec AD; the other categories'
-defects (holes near black) are easier.  Each category folder holds a ``.synthetic`` stamp with the arguments that made
+keeps every defect inside the grey range of the good images, meant to be copied by a network that has learned the
+identity; at the fast profile's budget every model stayed near chance on it, so the fast profile uses ``synth_cap``
+(see :data:`stainlib.book.PROFILES`).  Each category folder holds a ``.synthetic`` stamp with the arguments that made
 it.
 """
 

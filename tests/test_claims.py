@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown
+from stainlib.book import PROFILES
+from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown, run_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
     shutil.copytree(ROOT / "results", project / "results")
     (project / "data").mkdir()
     shutil.copy(ROOT / "data" / "paper_tables.csv", project / "data" / "paper_tables.csv")
-    make_synthetic(project / "data" / "synthetic", ["synth_grain"], n_train=8, n_test=6, size=64)
+    make_synthetic(project / "data" / "synthetic", PROFILES["fast"]["categories"], n_train=8, n_test=6, size=64)
     env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     os.environ.update(env)
 
@@ -102,3 +103,21 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
     after = sentence()
     assert before and after
     assert "this claim **holds**" in before[-1] and "this claim **does not hold**" in after[-1]
+
+
+def test_the_stain_is_ranked_among_the_corruptions_only_when_every_corruption_of_table_3_was_run(tmp_path):
+    from stainlib.sweep import TABLE_3_CORRUPTIONS
+
+    def write(corruption, value):
+        run = tmp_path / f"aesc-{corruption}-s0"
+        run.mkdir()
+        metrics = {"residual": {"image_auroc": value, "pixel_auroc": 0.7, "n_good": 10, "n_defective": 20}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+
+    write("stain", 0.9)
+    write("none", 0.6)  # only none beside the Stain: "among the best" would mean "better than none"
+    assert "stain_among_best" not in run_claims(tmp_path)["claims"]
+    for c in TABLE_3_CORRUPTIONS:
+        if c not in ("stain", "none"):
+            write(c, 0.8)
+    assert run_claims(tmp_path)["claims"]["stain_among_best"].other == 0.8
