@@ -223,9 +223,11 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     uimage, upixel = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
     none_i = _metric(folder, "aesc-none-s0", "residual", "image_auroc")
     none_p = _metric(folder, "aesc-none-s0", "residual", "pixel_auroc")
+    ae_i = _metric(folder, "ae-none-s0", "residual", "image_auroc")
     claims = {
         "stain_beats_none_image": claim("stain_beats_none_image", ri, none_i, [image]),
         "stain_beats_none_pixel": claim("stain_beats_none_pixel", rp, none_p, [pixel]),
+        "stain_beats_ae_image": claim("stain_beats_ae_image", ri, ae_i, [image]),
         "residual_wins_image": claim("residual_wins_image", ri, ui, [image, uimage], values="means"),
         "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", up, rp, [upixel, pixel], values="means"),
     }
@@ -290,6 +292,7 @@ def read_metrics_or_empty(run: Path) -> dict:
 STATEMENTS = {
     "stain_beats_none_image": "AESc + Stain detects defective images better than AESc without corruption.",
     "stain_beats_none_pixel": "AESc + Stain locates defects better than AESc without corruption (pixel AUROC).",
+    "stain_beats_ae_image": "AESc + Stain detects defective images better than AE without corruption (Table I).",
     "residual_wins_image": "The residual is the better image-level detector (AESc + Stain, image AUROC).",
     "uncertainty_wins_pixel": "The uncertainty is the better pixel-level detector (AESc + Stain, pixel AUROC).",
     "stain_among_best": (
