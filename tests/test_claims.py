@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stainlib.book import PROFILES
-from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown, run_claims
+from stainlib.claims import STATEMENTS, auroc_se, bottle_claims, check, claim_markdown, run_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,8 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
             for cell in json.loads(out.read_text())["cells"]
             for o in cell.get("outputs", [])
         ]
-        return [t for t in texts if t.startswith("**AESc + Stain detects defective images") and "On real data (" in t]
+        claim = f"**{STATEMENTS['stain_beats_none_image']}**"
+        return [t for t in texts if t.startswith(claim) and "On real data (" in t]
 
     before = sentence()
     metrics = project / "results" / "bottle" / "aesc-none-s0" / "metrics.json"
