@@ -115,10 +115,6 @@ _VERDICT_WORDS = {
 }
 
 
-def _words(claim: Claim) -> str:
-    return _VERDICT_WORDS[claim.verdict]
-
-
 def _noise(claim: Claim) -> str:
     """The noise in words: its value and kind, or that there is no estimate (never "noise 0.000")."""
     if claim.noise == 0:
@@ -132,13 +128,13 @@ def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evid
     Every number is taken from the claims, none is typed by hand.
     """
     text = (
-        f"**{claim.statement}** On {where}, this claim **{_words(claim)}**: "
+        f"**{claim.statement}** On {where}, this claim **{_VERDICT_WORDS[claim.verdict]}**: "
         f"{claim.ours:.3f} against {claim.other:.3f}, a difference of {claim.difference:+.3f}"
         f" ({_noise(claim)})."
     )
     if evidence is not None and not claim.holds:
         text += (
-            f" On real data ({evidence_where}) it **{_words(evidence)}**: "
+            f" On real data ({evidence_where}) it **{_VERDICT_WORDS[evidence.verdict]}**: "
             f"{evidence.ours:.3f} against {evidence.other:.3f}, a difference of {evidence.difference:+.3f}"
             f" ({_noise(evidence)})."
         )
