@@ -170,79 +170,97 @@ def bottle_claims(results) -> dict | None:
 
 
 def run_claims(folder, n_train: int | None = None) -> dict:
-    """The paper's claims checked on the runs of one category, ``folder/<run>/metrics.json``.
+    """The paper's claims checked on the runs of one category, ``folder/<run>-s<seed>/metrics.json``.
 
-    Returns ``{"where": str, "claims": {name: Claim}}``: each claim that the runs present allow.  AESc + stain is the
-    mean of its seeds; with two seeds or more, a claim's noise is their standard deviation, else the standard error
-    of the difference (:func:`single_run_noise`).
+    Returns ``{"where": str, "claims": {name: Claim}}``: each claim that the runs present allow.  Each side of a
+    comparison is the mean over the seeds of its run (``stainlib sweep --grid claims --seeds 0 1 2`` trains them).
+    With two seeds or more on a side, a claim's noise is the larger standard deviation over seeds of the two sides;
+    with one seed on both, the standard error of the difference (:func:`single_run_noise`).  Table III's comparison
+    and the combined map's use seed 0, the only seed those grids train.
     """
     from .sweep import TABLE_3_CORRUPTIONS
 
     folder = Path(folder)
 
-    def seeds(method, key):
-        vals = [_metric(folder, f"aesc-stain-s{s}", method, key) for s in range(10)]
+    def seeds(run, method, key):
+        vals = [_metric(folder, f"{run}-s{s}", method, key) for s in range(10)]
         return [v for v in vals if v is not None]
 
     first = read_metrics_or_empty(folder / "aesc-stain-s0").get("residual", {})
     n_good, n_def = first.get("n_good", 0), first.get("n_defective", 0)
-    n_seeds = len(seeds("residual", "image_auroc"))
 
-    def claim(key, a, b, noise_of, among=False, values="mean"):
+    def claim(key, a, b, among=False, compared=None):
+        """``a``, ``b``: (run, method, metric), compared as means over seeds; or, to compare seed 0 alone, ``a`` is
+        (value, (run, method, metric)), the run whose seeds give the noise, and ``b`` a value."""
         if a is None or b is None:
             return None
-        if n_seeds > 1:
-            sd = max(statistics.stdev(seeds(*m)) for m in noise_of)
-            compared = {
-                "mean": f"AESc + stain as the mean of its {n_seeds} seeds, the other run's seed 0",
-                "means": f"both maps as means over the {n_seeds} seeds of AESc + stain",
-                "seed 0": "seed 0 of both runs",
-                "one run": "both from seed 0 of AESc + stain, the only seed scored with this map",
-            }[values]
-            return check(
-                STATEMENTS[key],
-                a,
-                b,
-                sd,
-                f"the standard deviation over the {n_seeds} seeds; compared: {compared}",
-                among,
-            )
-        return check(STATEMENTS[key], a, b, *single_run_noise(a, b, n_good, n_def), among=among)
+        one_seed = not isinstance(a[0], str)  # a seed-0 value, with the run whose seeds give the noise
+        if one_seed:
+            if a[0] is None or b is None:
+                return None
+            va, vb, spread = [a[0]], [b], [seeds(*a[1])]
+        else:
+            va, vb = seeds(*a), seeds(*b)
+            if not va or not vb:
+                return None
+            spread = [v for v in (va, vb) if len(v) > 1]
+        mean_a, mean_b = statistics.mean(va), statistics.mean(vb)
+        spread = [v for v in spread if len(v) > 1]
+        if not spread:
+            return check(STATEMENTS[key], mean_a, mean_b, *single_run_noise(mean_a, mean_b, n_good, n_def), among=among)
+        sd = max(statistics.stdev(v) for v in spread)
+        n = max(len(v) for v in spread)
+        if compared is not None:
+            pass
+        elif one_seed:
+            compared = "seed 0 of both runs"
+        elif len(va) == len(vb):
+            compared = f"means over {len(va)} seeds of each"
+        else:
 
-    def mean(method, key):
-        vals = seeds(method, key)
-        return statistics.mean(vals) if vals else None
+            def part(vals, run):
+                return (
+                    f"the mean of {len(vals)} seeds of {RUN_LABELS[run]}"
+                    if len(vals) > 1
+                    else f"seed 0 of {RUN_LABELS[run]}"
+                )
 
-    ri, rp = mean("residual", "image_auroc"), mean("residual", "pixel_auroc")
-    ui, up = mean("uncertainty", "image_auroc"), mean("uncertainty", "pixel_auroc")
-    image, pixel = ("residual", "image_auroc"), ("residual", "pixel_auroc")
-    uimage, upixel = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
-    none_i = _metric(folder, "aesc-none-s0", "residual", "image_auroc")
-    none_p = _metric(folder, "aesc-none-s0", "residual", "pixel_auroc")
-    ae_i = _metric(folder, "ae-none-s0", "residual", "image_auroc")
+            compared = f"{part(va, a[0])} against {part(vb, b[0])}"
+        return check(
+            STATEMENTS[key], mean_a, mean_b, sd, f"the standard deviation over {n} seeds; compared: {compared}", among
+        )
+
+    res_i, res_p = ("residual", "image_auroc"), ("residual", "pixel_auroc")
+    unc_i, unc_p = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
+    stain, none, ae = "aesc-stain", "aesc-none", "ae-none"
     claims = {
-        "stain_beats_none_image": claim("stain_beats_none_image", ri, none_i, [image]),
-        "stain_beats_none_pixel": claim("stain_beats_none_pixel", rp, none_p, [pixel]),
-        "stain_beats_ae_image": claim("stain_beats_ae_image", ri, ae_i, [image]),
-        "residual_wins_image": claim("residual_wins_image", ri, ui, [image, uimage], values="means"),
-        "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", up, rp, [upixel, pixel], values="means"),
+        "stain_beats_none_image": claim("stain_beats_none_image", (stain, *res_i), (none, *res_i)),
+        "stain_beats_none_pixel": claim("stain_beats_none_pixel", (stain, *res_p), (none, *res_p)),
+        "stain_beats_ae_image": claim("stain_beats_ae_image", (stain, *res_i), (ae, *res_i)),
+        "residual_wins_image": claim("residual_wins_image", (stain, *res_i), (stain, *unc_i)),
+        "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", (stain, *unc_p), (stain, *res_p)),
     }
-    table3 = {c: _metric(folder, f"aesc-{c}-s0", "residual", "image_auroc") for c in TABLE_3_CORRUPTIONS}
+    table3 = {c: _metric(folder, f"aesc-{c}-s0", *res_i) for c in TABLE_3_CORRUPTIONS}
     table3 = {c: v for c, v in table3.items() if v is not None}
     if "stain" in table3 and len(table3) == len(TABLE_3_CORRUPTIONS):  # against every other corruption, or not at all
         best_other = max(v for c, v in table3.items() if c != "stain")
         claims["stain_among_best"] = claim(
-            "stain_among_best", table3["stain"], best_other, [image], among=True, values="seed 0"
+            "stain_among_best", (table3["stain"], (stain, *res_i)), best_other, among=True
         )
     comb = _metric(folder, "aesc-stain-s0", "combined", "image_auroc")
     claims["combined_wins_image"] = claim(
-        "combined_wins_image", comb, _metric(folder, "aesc-stain-s0", *image), [image], values="one run"
+        "combined_wins_image",
+        (comb, (stain, *res_i)),
+        _metric(folder, "aesc-stain-s0", *res_i),
+        compared="both from seed 0 of AESc + stain, the only seed scored with this map",
     )
     claims = {k: v for k, v in claims.items() if v is not None}
     where = folder.name
     if (folder / "aesc-stain-s0" / "config.json").exists():
+        counts = {r: len(seeds(r, *res_i)) for r in (stain, none, ae)}
+        several = [f"{n} seeds of {RUN_LABELS[r]}" for r, n in counts.items() if n > 1]
         where = run_where(folder / "aesc-stain-s0", n_train, per_run=True) + (
-            f", {n_seeds} seeds of AESc + stain, one of the others" if n_seeds > 1 else ", one seed"
+            f", {', '.join(several)}, one seed of the other runs" if several else ", one seed"
         )
     return {"where": where, "claims": claims}
 
@@ -284,6 +302,9 @@ def read_metrics_or_empty(run: Path) -> dict:
 
     return read_metrics(run) if (run / "metrics.json").exists() else {}
 
+
+RUN_LABELS = {"aesc-stain": "AESc + stain", "aesc-none": "AESc + none", "ae-none": "AE + none"}
+"""The runs that the claims of Tables I-II compare, by folder prefix, as the tables name them."""
 
 STATEMENTS = {
     "stain_beats_none_image": "AESc + Stain detects defective images better than AESc without corruption.",

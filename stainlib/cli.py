@@ -4,7 +4,7 @@
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
     stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR]
-    stainlib sweep     --grid table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
+    stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 
 The names are the library's: the fields of :class:`stainlib.spec.RunSpec` (``--data-root``, ``--image-size``,

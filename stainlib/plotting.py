@@ -5,7 +5,8 @@
 * :func:`dataset_grid` — good and defective images with their ground-truth masks (chapter 1);
 * :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 4);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
-  (chapter 5).
+  (chapter 5);
+* :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6).
 
 All functions return a :class:`matplotlib.figure.Figure`; they never call ``plt.show``.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "history_plot",
     "readings_figure",
     "reconstruction_figure",
+    "seed_figure",
     "stain_anatomy",
     "to_numpy_image",
 ]
@@ -289,5 +291,30 @@ def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 
                 cmap="inferno",
                 vmax=vmax,
             )
+    fig.tight_layout()
+    return fig
+
+
+def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
+    """Image and pixel AUROC of every seed (dots) and their mean (bar) for each run and map.
+
+    ``rows`` as :func:`stainlib.tables.seed_table` returns them.  A gap between two runs means something only where
+    it is wider than the scatter of the dots.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(2.6 * scale, 1.1 * scale), sharey=True)
+    labels = [f"{r['network']} + {r['corruption']}\n{r['method']}" for r in rows]
+    for ax, level in zip(axes, ("image", "pixel")):
+        for i, r in enumerate(rows):
+            vals = [v[f"{level}_auroc"] for v in r["values"].values()]
+            ax.bar(i, sum(vals) / len(vals), 0.6, color="0.85", edgecolor="0.5")
+            ax.plot([i] * len(vals), vals, "o", color="C0", markersize=4)
+        ax.axhline(0.5, color="0.6", linestyle=":", linewidth=1)
+        ax.set_xticks(range(len(rows)), labels, fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{level} AUROC: seeds (dots), mean (bar)", fontsize=9)
+    axes[0].set_ylabel("AUROC (0.5: chance)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,8 +1,9 @@
 """Grids of runs: the paper's Tables I-III, trained and evaluated in one call (book chapters 6 and 7).
 
 The grids are defined here, once: :data:`TABLE_1_2_GRID` (AE and AESc, each trained with none and with stain, each
-scored by the residual and the uncertainty) and :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in
-the paper's column order, scored by the residual).  :func:`sweep` runs a grid in this process or, with ``jobs`` > 1,
+scored by the residual and the uncertainty), :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in
+the paper's column order, scored by the residual) and :data:`CLAIMS_GRID` (the three runs that the claims of Tables
+I-II compare, to be trained with several seeds).  :func:`sweep` runs a grid in this process or, with ``jobs`` > 1,
 in subprocesses started from argument lists (never through a shell); :func:`commands` gives those argument lists.
 
 Past one process:
@@ -27,6 +28,7 @@ from .runs import check_run, evaluate, read_metrics, train
 from .spec import RunSpec
 
 __all__ = [
+    "CLAIMS_GRID",
     "GRIDS",
     "TABLE_1_2_GRID",
     "TABLE_3_CORRUPTIONS",
@@ -51,7 +53,15 @@ TABLE_3_CORRUPTIONS = (
     "mix2",
 )
 """The corruptions of Table III, in the paper's column order."""
+CLAIMS_GRID = [
+    ("aesc", "none", ("residual",)),
+    ("aesc", "stain", ("residual", "uncertainty")),
+    ("ae", "none", ("residual",)),
+]
+"""The runs that the claims of Tables I-II compare (:func:`stainlib.claims.run_claims`): a seed study of them is
+``stainlib sweep --grid claims --seeds 0 1 2``."""
 GRIDS = {
+    "claims": CLAIMS_GRID,
     "table1": TABLE_1_2_GRID,
     "table2": TABLE_1_2_GRID,
     "table3": [("aesc", c, ("residual",)) for c in TABLE_3_CORRUPTIONS],

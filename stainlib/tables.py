@@ -18,7 +18,7 @@ from .spec import run_name, stored_settings
 from .sweep import TABLE_1_2_GRID, TABLE_3_CORRUPTIONS
 from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES
 
-__all__ = ["TABLE_COLUMNS", "make_table"]
+__all__ = ["TABLE_COLUMNS", "make_table", "seed_table"]
 
 _NETWORKS = {"ae": "AE", "aesc": "AESc"}
 # Columns of Tables I and II (as the paper orders them): method, network, training corruption.
@@ -165,3 +165,39 @@ def _markdown(table, rows, columns, prov) -> str:
         f"seed {prov['seed']} (one run per cell); commit {prov['commit']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def seed_table(folder, grid: str = "claims") -> dict:
+    """Per-seed AUROCs of one category's runs of ``grid`` in ``folder`` (``<run>-s<seed>``), with mean and spread.
+
+    Returns ``{"rows": [...], "seeds": [...], "markdown": str}``; a row per run and map scored, its image and pixel
+    AUROC for each seed found, their mean and standard deviation (blank with one seed).
+    """
+    import statistics
+
+    from .sweep import GRIDS
+
+    folder = Path(folder)
+    rows, all_seeds = [], set()
+    for m, c, methods in GRIDS[grid]:
+        for method in methods:
+            values = {}
+            for run in sorted(folder.glob(f"{m}-{c}-s*")):
+                seed = run.name.rsplit("-s", 1)[1]
+                if seed.isdigit() and (run / "metrics.json").exists() and method in read_metrics(run):
+                    values[int(seed)] = read_metrics(run)[method]
+            if values:
+                all_seeds |= set(values)
+                rows.append({"network": _NETWORKS[m], "corruption": c, "method": method, "values": values})
+    seeds = sorted(all_seeds)
+    head = "| run | map | level | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd |"
+    lines = [head, "|" + "---|" * (len(seeds) + 5)]
+    for r in rows:
+        for level in ("image", "pixel"):
+            vals = [r["values"][s][f"{level}_auroc"] if s in r["values"] else None for s in seeds]
+            got = [v for v in vals if v is not None]
+            sd = f"{statistics.stdev(got):.3f}" if len(got) > 1 else ""
+            cells = " | ".join("" if v is None else f"{v:.3f}" for v in vals)
+            run = f"{r['network']} + {r['corruption']}"
+            lines.append(f"| {run} | {r['method']} | {level} | {cells} | {statistics.mean(got):.3f} | {sd} |")
+    return {"rows": rows, "seeds": seeds, "markdown": "\n".join(lines)}

@@ -122,3 +122,32 @@ def test_the_stain_is_ranked_among_the_corruptions_only_when_every_corruption_of
         if c not in ("stain", "none"):
             write(c, 0.8)
     assert run_claims(tmp_path)["claims"]["stain_among_best"].other == 0.8
+
+
+def _write_seeds(folder, run, image_aurocs, method="residual"):
+    for seed, value in enumerate(image_aurocs):
+        path = folder / f"{run}-s{seed}" / "metrics.json"
+        path.parent.mkdir(exist_ok=True)
+        metrics = json.loads(path.read_text()) if path.exists() else {}
+        metrics[method] = {"image_auroc": value, "pixel_auroc": 0.7, "n_good": 10, "n_defective": 20}
+        path.write_text(json.dumps(metrics))
+
+
+def test_each_side_of_a_claim_is_the_mean_of_its_seeds_and_a_wide_spread_of_either_side_hides_the_gap(tmp_path):
+    _write_seeds(tmp_path, "aesc-stain", [0.8, 0.9, 1.0])  # mean 0.9, sd 0.1
+    _write_seeds(tmp_path, "aesc-none", [0.60, 0.62, 0.64])  # mean 0.62, sd 0.02
+    claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
+    assert claim.ours == pytest.approx(0.9) and claim.other == pytest.approx(0.62)
+    assert claim.noise == pytest.approx(0.1) and "means over 3 seeds of each" in claim.noise_kind
+    assert claim.verdict == "holds"  # +0.28 against a spread of 0.1
+    _write_seeds(tmp_path, "aesc-none", [0.50, 0.95, 0.90])  # mean 0.783, sd 0.24: the other side's spread counts
+    claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
+    assert claim.noise == pytest.approx(0.2466, abs=1e-4) and claim.verdict == "within the noise"
+
+
+def test_with_one_seed_on_each_side_the_noise_is_the_standard_error_and_the_sentence_says_one_seed(tmp_path):
+    _write_seeds(tmp_path, "aesc-stain", [0.9])
+    _write_seeds(tmp_path, "aesc-none", [0.6])
+    claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
+    se = (auroc_se(0.9, 10, 20) ** 2 + auroc_se(0.6, 10, 20) ** 2) ** 0.5
+    assert claim.noise == pytest.approx(se) and "one seed" in claim.noise_kind

@@ -157,3 +157,11 @@ def test_slurm_array_script_runs_one_run_per_task_and_skips_complete_ones(wood, 
     again = task(3)
     assert again.returncode == 0 and "1 already complete" in again.stdout
     assert task(4).returncode == 2 and "no command for task 4" in task(4).stderr
+
+
+def test_the_claims_grid_trains_exactly_the_runs_the_claims_of_tables_1_2_compare():
+    from stainlib.claims import RUN_LABELS
+
+    grid = {f"{m}-{c}": methods for m, c, methods in GRIDS["claims"]}
+    assert set(grid) == set(RUN_LABELS)
+    assert grid["aesc-stain"] == ("residual", "uncertainty")  # residual against uncertainty is on this run

@@ -54,3 +54,23 @@ def test_the_committed_results_give_the_committed_tables(table):
         for key, value in want.items():
             if key != "category":
                 assert (round(got[key], 4) if got[key] is not None else "") == (float(value) if value else ""), key
+
+
+def test_seed_table_lists_each_seed_with_mean_and_spread_and_leaves_the_spread_blank_for_one_seed(tmp_path):
+    import json
+    import statistics
+
+    from stainlib.tables import seed_table
+
+    for seed, value in enumerate([0.7, 0.8, 0.9]):
+        (tmp_path / f"aesc-stain-s{seed}").mkdir()
+        m = {"residual": {"image_auroc": value, "pixel_auroc": 0.5}}
+        (tmp_path / f"aesc-stain-s{seed}" / "metrics.json").write_text(json.dumps(m))
+    (tmp_path / "aesc-none-s0").mkdir()
+    (tmp_path / "aesc-none-s0" / "metrics.json").write_text(json.dumps({"residual": m["residual"]}))
+    t = seed_table(tmp_path)
+    assert t["seeds"] == [0, 1, 2] and [r["corruption"] for r in t["rows"]] == ["none", "stain"]
+    stain_image = next(line for line in t["markdown"].splitlines() if "AESc + stain | residual | image" in line)
+    assert stain_image.endswith(f"| 0.700 | 0.800 | 0.900 | 0.800 | {statistics.stdev([0.7, 0.8, 0.9]):.3f} |")
+    none_image = next(line for line in t["markdown"].splitlines() if "AESc + none | residual | image" in line)
+    assert none_image.endswith("| 0.900 |  |  | 0.900 |  |")  # seeds 1 and 2 missing, no spread

@@ -16,6 +16,7 @@ from stainlib.train import (
     fit,
     is_complete,
     load_run,
+    pick_channels_last,
     pick_compile,
     pick_precision,
 )
@@ -142,12 +143,20 @@ def test_empty_dataset_and_unknown_corruption_are_refused(tmp_path):
 
 def test_channels_last_auto_is_recorded_resolved_and_does_not_block_resuming(tmp_path):
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1), log=lambda *_: None)
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "on"  # CPU
-    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, channels_last="off"), log=lambda *_: None)
-    assert out["resumed_from"] == 1  # a layout, not a different training: resuming is allowed
+    # tiny images on the CPU: auto is off below 128 px (pick_channels_last), and config.json records the decision
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "off"
+    out = fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, channels_last="on"), log=lambda *_: None)
+    assert out["resumed_from"] == 1  # a layout, not a different training: resuming is allowed
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] == "on"
     with pytest.raises(ValueError, match="channels_last must be"):
         fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", channels_last="yes"), log=lambda *_: None)
+
+
+def test_channels_last_auto_follows_the_measured_sizes_on_the_cpu_and_is_on_for_cuda():
+    # benchmarks/bench_train.py: channels_last is faster on 2 CPU cores from 128 px and slower at 64 px
+    assert [pick_channels_last("cpu", size) for size in (64, 128, 256)] == ["off", "on", "on"]
+    assert pick_channels_last("cuda", 64) == "on"
+    assert pick_channels_last("mps", 256) == "off"
 
 
 def _compile_works() -> str | None:
