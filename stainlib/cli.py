@@ -19,7 +19,7 @@ import argparse
 import shlex
 import sys
 
-from .models import MODELS
+from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
 from .runs import METHODS
 from .spec import BUDGETS, COLORS, RunSpec
@@ -47,6 +47,12 @@ def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
     p.add_argument("--val-samples", type=int, help="corrupted validation samples per PSNR (default: each image once)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--decoder",
+        choices=list(DECODERS),
+        default="paper",
+        help="the decoder's reading: paper (default) or legacy (the runs made before issue 15)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--compile",
@@ -125,6 +131,7 @@ def _spec(args, category=None) -> RunSpec:
         seed=getattr(args, "seed", 0),
         lr=args.lr,
         batch_size=args.batch_size,
+        decoder=args.decoder,
     )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "commands",
     "gpu_slots",
     "grid_runs",
+    "spec_flags",
     "sweep",
     "task_commands",
 ]
@@ -81,21 +82,14 @@ def grid_runs(grid: str, base: RunSpec, categories, seeds=(0,)) -> list[tuple[Ru
     ]
 
 
-def commands(
-    spec: RunSpec, out, methods, n_samples: int = 30, device: str = "auto", compile: str = "auto"
-) -> list[list[str]]:
-    """The ``stainlib`` argument lists (without the program) that train ``spec`` and evaluate it by ``methods``."""
-    run = str(spec.folder(out))
-    train_args = [
-        "train",
+def spec_flags(spec: RunSpec, one_run: bool = True) -> list[str]:
+    """The ``stainlib train`` / ``sweep`` flags that rebuild ``spec`` (``one_run=False``: its shared settings only,
+    without category, model, corruption and seed, which a sweep sets per run).  The one place a spec becomes flags."""
+    per_run = ["--category", spec.category, "--model", spec.model, "--corruption", spec.corruption, "--seed"]
+    return [
         "--data-root",
         spec.data_root,
-        "--category",
-        spec.category,
-        "--model",
-        spec.model,
-        "--corruption",
-        spec.corruption,
+        *([*per_run, str(spec.seed)] if one_run else []),
         "--image-size",
         str(spec.image_size),
         "--color",
@@ -104,19 +98,21 @@ def commands(
         str(spec.epochs),
         *(["--samples-per-epoch", str(spec.samples_per_epoch)] if spec.samples_per_epoch else []),
         *(["--val-samples", str(spec.val_samples)] if spec.val_samples else []),
-        "--seed",
-        str(spec.seed),
         "--lr",
         repr(spec.lr),
         "--batch-size",
         str(spec.batch_size),
-        "--device",
-        device,
-        "--compile",
-        compile,
-        "--out",
-        str(out),
+        "--decoder",
+        spec.decoder,
     ]
+
+
+def commands(
+    spec: RunSpec, out, methods, n_samples: int = 30, device: str = "auto", compile: str = "auto"
+) -> list[list[str]]:
+    """The ``stainlib`` argument lists (without the program) that train ``spec`` and evaluate it by ``methods``."""
+    run = str(spec.folder(out))
+    train_args = ["train", *spec_flags(spec), "--device", device, "--compile", compile, "--out", str(out)]
     evals = [["evaluate", run, "--method", m, "--n-samples", str(n_samples), "--device", device] for m in methods]
     return [train_args, *evals]
 
@@ -142,23 +138,11 @@ def task_commands(
         "sweep",
         "--grid",
         grid,
-        "--data-root",
-        base.data_root,
+        *spec_flags(base, one_run=False),
         "--categories",
         *categories,
         "--seeds",
         *map(str, seeds),
-        "--image-size",
-        str(base.image_size),
-        "--color",
-        base.color,
-        "--epochs",
-        str(base.epochs),
-        *(["--samples-per-epoch", str(base.samples_per_epoch)] if base.samples_per_epoch else []),
-        "--lr",
-        repr(base.lr),
-        "--batch-size",
-        str(base.batch_size),
         "--n-samples",
         str(n_samples),
         "--device",

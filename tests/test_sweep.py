@@ -165,3 +165,32 @@ def test_the_claims_grid_trains_exactly_the_runs_the_claims_of_tables_1_2_compar
     grid = {f"{m}-{c}": methods for m, c, methods in GRIDS["claims"]}
     assert set(grid) == set(RUN_LABELS)
     assert grid["aesc-stain"] == ("residual", "uncertainty")  # residual against uncertainty is on this run
+
+
+def test_the_train_and_task_commands_rebuild_exactly_the_specs_of_the_grid_whatever_the_budget_and_decoder(tmp_path):
+    # A setting left out of the flags would make a job-array task train (or refuse) another run than the sweep's.
+    from stainlib.cli import _parser, _spec
+    from stainlib.sweep import commands, grid_runs, task_commands
+
+    base = RunSpec(
+        tmp_path,
+        "bottle",
+        image_size=128,
+        epochs=7,
+        samples_per_epoch=2000,
+        val_samples=500,
+        lr=5e-4,
+        batch_size=4,
+        decoder="legacy",
+        color="rgb",
+    )
+    runs = grid_runs("claims", base, ["bottle", "screw"], seeds=(0, 2))
+    for k, argv in enumerate(task_commands("claims", base, ["bottle", "screw"], seeds=(0, 2), out=tmp_path)):
+        args = _parser().parse_args(argv[3:])  # after: python -m stainlib.cli
+        rebuilt = [
+            spec for spec, _ in grid_runs(args.grid, _spec(args, args.categories[0]), args.categories, args.seeds)
+        ]
+        assert rebuilt[args.task] == runs[k][0]
+    for spec, methods in runs:
+        train_args = commands(spec, tmp_path, methods)[0]
+        assert _spec(_parser().parse_args(train_args)) == spec
