@@ -99,11 +99,11 @@ class BookSettings:
         n_train = len(MVTecAD(self.data_root, category, "train", size=self.image_size))
         kind = "synthetic" if category.startswith("synth_") else "MVTec AD"
         from .claims import device_words
-        from .train import pick_device
+        from .train import budget, pick_device
 
         return (
             f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
-            f"{budget_text(self.epochs, self.batch_size, n_train)}, seed 0, trained on "
+            f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, trained on "
             f"{device_words(pick_device().type)})"
         )
 

@@ -141,13 +141,17 @@ def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evid
     return text
 
 
-def budget_text(epochs: int, batch_size: int, n_train: int) -> str:
-    """A training budget in the units that compare across datasets: epochs, optimiser steps and images seen."""
-    from .train import budget  # the one place steps and images seen are computed
+def budget_text(budget: dict, batch_size: int) -> str:
+    """A training budget in the units that compare across datasets: epochs, optimiser steps and images seen.
 
-    b = budget(n_train, 0, epochs, batch_size)
+    ``budget`` is :func:`stainlib.train.budget`'s dict, or the one a run records in its ``config.json``: the one
+    phrasing of a budget on every page and table.
+    """
+    b = budget
+    per, n = b["samples_per_epoch"], b["n_train"]
+    epoch = f"{per:,} images" if per == n else f"{per:,} images drawn from {n:,} training images"
     return (
-        f"{epochs} epochs of {n_train} images in batches of {batch_size}: {b['steps']:,} steps, "
+        f"{b['epochs']} epochs of {epoch} in batches of {batch_size}: {b['steps']:,} steps, "
         f"{b['images_seen']:,} images seen"
     )
 
@@ -277,20 +281,23 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
     """
     from .runs import read_config
     from .spec import stored_settings
+    from .train import budget
 
     run = Path(run)
     config = read_config(run)
     s = stored_settings(config)
-    n_train = n_train or config.get("budget", {}).get("n_train")  # recorded by the trainer
-    if n_train is None:  # a run made before budgets were recorded: count the split
-        from .data import MVTecAD
+    b = config.get("budget")  # recorded by the trainer
+    if b is None or n_train is not None:  # a run made before budgets were recorded, or a count given: compute it
+        if n_train is None:
+            from .data import MVTecAD
 
-        n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
+            n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
+        b = budget(n_train, 0, s["epochs"], s["batch_size"], s.get("samples_per_epoch"))
     device = read_metrics_or_empty(run).get("residual", {}).get("device")
     kind = "synthetic" if s["category"].startswith("synth_") else "MVTec AD"
     return (
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
-        f"{budget_text(s['epochs'], s['batch_size'], n_train)}"
+        f"{budget_text(b, s['batch_size'])}"
         + (" per run" if per_run else f", seed {s['seed']}")
         + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else "")
         + (f", trained on {device_words(device)}" if device else "")

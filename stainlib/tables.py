@@ -55,15 +55,15 @@ def _git_commit(folder: Path) -> str:
         return "unknown"
 
 
-def _budget_text(b) -> str:
-    """``"220 steps of 16, 3,340 images seen"``, from a run's ``config.json`` budget (``"–"`` where none is stored)."""
+def _budget_text(config: dict) -> str:
+    """A run's budget as every page phrases it (:func:`stainlib.claims.budget_text`), with its validation samples;
+    ``"–"`` where the run's ``config.json`` stores none."""
+    from .claims import budget_text
+
+    b = config.get("budget")
     if not b:
         return "–"
-    per = b["samples_per_epoch"]
-    return (
-        f"{b['steps']:,} steps ({b['steps_per_epoch']} per epoch), {b['images_seen']:,} images seen "
-        f"({per:,} per epoch of {b['n_train']} training images), {b['val_samples']} validation samples"
-    )
+    return f"{budget_text(b, config['train']['batch_size'])}, {b['val_samples']} validation samples"
 
 
 def _mean(values):
@@ -97,7 +97,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
                 provenance["size"].add(s["image_size"])
                 provenance["color"].add(s["color"])
                 provenance["epochs"].add(s["epochs"])
-                provenance["budget"].add(_budget_text(read_config(run).get("budget")))
+                provenance["budget"].add(_budget_text(read_config(run)))
                 provenance["device"].add(ours["device"])
                 provenance["decoder"].add(s.get("decoder", "paper"))
             row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]

@@ -151,3 +151,23 @@ def test_with_one_seed_on_each_side_the_noise_is_the_standard_error_and_the_sent
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
     se = (auroc_se(0.9, 10, 20) ** 2 + auroc_se(0.6, 10, 20) ** 2) ** 0.5
     assert claim.noise == pytest.approx(se) and "one seed" in claim.noise_kind
+
+
+def test_a_run_at_the_authors_budget_is_described_by_its_own_steps_not_by_one_pass_per_epoch(tmp_path):
+    # The authors' epoch is 2,000 samples drawn from the training split: 250 epochs are 31,250 steps of 16.
+    from stainlib.claims import run_where
+
+    run = tmp_path / "aesc-stain-s0"
+    shutil.copytree(ROOT / "results" / "bottle" / "aesc-stain-s0", run)
+    config = json.loads((run / "config.json").read_text())
+    config["train"].update(epochs=250, samples_per_epoch=2000, val_samples=500)
+    for recorded in (True, False):  # recorded by the trainer, or computed from the settings of an older run
+        if recorded:
+            config["budget"] = {**config["budget"], "samples_per_epoch": 2000, "steps_per_epoch": 125}
+            config["budget"].update(epochs=250, steps=31250, images_seen=500000)
+        else:
+            config.pop("budget")
+        (run / "config.json").write_text(json.dumps(config))
+        where = run_where(run, n_train=None if recorded else 167)
+        assert "250 epochs of 2,000 images drawn from 167 training images" in where, where
+        assert "31,250 steps, 500,000 images seen" in where, where
