@@ -130,7 +130,7 @@ def pick_channels_last(device, image_size: int) -> str:
     """Whether ``channels_last="auto"`` trains in the channels_last memory layout: ``"on"`` or ``"off"``.
 
     On CUDA, on.  On the CPU, on from 128 px: ``benchmarks/bench_train.py`` measured it 1.25x eager at 256 px and
-    1.08x at 128 px, but 0.96x at 64 px (batch 16), and a 64 px step of batch 8, the book's fast profile, 0.84x.
+    1.21x at 128 px, but 0.87x at 64 px (batch 16; a step of batch 8, the book's fast profile: 0.84x).
     """
     device = torch.device(device)
     if device.type == "cuda":
