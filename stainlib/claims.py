@@ -27,6 +27,7 @@ __all__ = [
     "claim_markdown",
     "measured",
     "show",
+    "summary_markdown",
 ]
 
 
@@ -138,6 +139,32 @@ def claim_markdown(claim: Claim, where: str, evidence: Claim | None = None, evid
             f"{evidence.ours:.3f} against {evidence.other:.3f}, a difference of {evidence.difference:+.3f}"
             f" ({_noise(evidence)})."
         )
+    return text
+
+
+_COUNT_WORDS = {
+    "holds": ("holds", "hold"),
+    "within the noise": ("is not shown", "are not shown"),
+    "fails": ("does not hold", "do not hold"),
+}
+
+
+def summary_markdown(claims: dict, where: str, evidence: bool = False) -> str:
+    """One plain sentence that counts the verdicts of ``claims`` (``{key: Claim}``) on ``where`` and names each group.
+
+    Written from the verdicts alone, so that a page never sums up its claims more kindly than its sentences do.
+    ``evidence``: the sentences above it show the real MVTec AD result beside each claim not shown.
+    """
+    if not claims:
+        return f"No claim could be checked on {where}."
+    parts = []
+    for verdict, (one, many) in _COUNT_WORDS.items():
+        names = [c.statement.rstrip(".") for c in claims.values() if c.verdict == verdict]
+        if names:
+            parts.append(f"{len(names)} {one if len(names) == 1 else many} ({'; '.join(names)})")
+    text = f"Of the {len(claims)} claims checked on {where}, " + ", ".join(parts) + "."
+    if evidence and any(not c.holds for c in claims.values()):
+        text += " Beside each claim not shown here, its sentence above gives the real MVTec AD result."
     return text
 
 

@@ -171,3 +171,19 @@ def test_a_run_at_the_authors_budget_is_described_by_its_own_steps_not_by_one_pa
         where = run_where(run, n_train=None if recorded else 167)
         assert "250 epochs of 2,000 images drawn from 167 training images" in where, where
         assert "31,250 steps, 500,000 images seen" in where, where
+
+
+def test_the_summary_counts_each_verdict_and_names_its_claims_and_mentions_real_data_only_when_a_claim_fails():
+    from stainlib.claims import summary_markdown
+
+    holds, noise, fails = check("A wins.", 0.9, 0.5, 0.1), check("B wins.", 0.6, 0.55, 0.1), check("C wins.", 0.2, 0.9)
+    text = summary_markdown({"a": holds, "b": noise, "c": fails}, "this run", evidence=True)
+    assert (
+        "Of the 3 claims checked on this run, 1 holds (A wins), 1 is not shown (B wins), 1 does not hold (C wins)."
+        in text
+    )
+    assert "real MVTec AD result" in text
+    assert "real MVTec AD" not in summary_markdown({"a": holds}, "this run", evidence=True)
+    assert summary_markdown({"a": holds, "b": holds}, "x").startswith(
+        "Of the 2 claims checked on x, 2 hold (A wins; A wins)."
+    )
