@@ -213,6 +213,7 @@ def sweep(
     log=print,
     task: int | None = None,
     compile: str = "auto",
+    figure: bool = True,
 ) -> dict:
     """Train and evaluate every run of a grid; skip complete runs, resume unfinished ones, go on after a crash.
 
@@ -222,7 +223,8 @@ def sweep(
     error}}`` with each error a string.  With ``jobs`` > 1, runs go to subprocesses, each with a GPU of its own
     where there are enough (see :func:`gpu_slots`).  ``task`` K restricts the sweep to the K-th run of the grid (a
     job-array task, see :func:`task_commands`).  ``compile`` is passed to every training
-    (:class:`~stainlib.train.TrainConfig`).
+    (:class:`~stainlib.train.TrainConfig`).  ``figure=False`` skips each evaluation's ``figure_<method>.png`` (in
+    this process only: the subprocesses of ``jobs`` > 1 run the CLI, which always draws it).
     """
     report = {"done": [], "skipped": [], "failed": {}}
     todo = []
@@ -250,7 +252,7 @@ def sweep(
             try:
                 train(spec, out, device=device, retrain=retrain, log=log, compile=compile)
                 for method in methods:
-                    evaluate(run, method, n_samples=n_samples, device=device, spec=spec, log=log)
+                    evaluate(run, method, n_samples=n_samples, device=device, spec=spec, log=log, figure=figure)
                 report["done"].append(str(run))
             except Exception as exc:  # one crashed run must not stop the others
                 report["failed"][str(run)] = f"{type(exc).__name__}: {exc}"

@@ -40,6 +40,14 @@ def test_sweep_skips_complete_runs_resumes_others_and_survives_a_crash(wood, tmp
     before = (run / "history.csv").read_text()
     resumed = sweep("table1", base, ["synth_wood"], **kw)
     assert resumed["done"] == [str(run)] and (run / "history.csv").read_text() == before
+    assert (run / "figure_residual.png").exists()  # the CLI's default: a figure per evaluation
+    # figure=False (the book's pages, which draw their own) scores the run without writing a figure.
+    (run / "metrics.json").unlink()
+    for png in run.glob("figure_*.png"):
+        png.unlink()
+    assert sweep("table1", base, ["synth_wood"], figure=False, **kw)["done"] == [str(run)]
+    assert set(json.loads((run / "metrics.json").read_text())) >= {"residual", "uncertainty"}
+    assert not list(run.glob("figure_*.png"))
     # A run folder made with other settings is reported, not reused.
     other = sweep("table1", base.replace(image_size=2 * SIZE), ["synth_wood"], **kw)
     assert len(other["failed"]) == 4 and all(
