@@ -289,7 +289,14 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     where = folder.name
     if (folder / "aesc-stain-s0" / "config.json").exists():
         counts = {r: len(seeds(r, *res_i)) for r in (stain, none, ae)}
-        several = [f"{n} seeds of {RUN_LABELS[r]}" for r, n in counts.items() if n > 1]
+        by_count: dict[int, list[str]] = {}
+        for r, n in counts.items():
+            if n > 1:
+                by_count.setdefault(n, []).append(RUN_LABELS[r])
+        several = [
+            f"{n} seeds of " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}")
+            for n, names in sorted(by_count.items(), reverse=True)
+        ]
         where = run_where(folder / "aesc-stain-s0", n_train, per_run=True) + (
             f", {', '.join(several)}, one seed of the other runs" if several else ", one seed"
         )
