@@ -46,13 +46,28 @@ def _paper_numbers(table: str) -> dict:
     return out
 
 
-def _git_commit(folder: Path) -> str:
+def _git(folder: Path, *args) -> str | None:
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=folder, check=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=folder, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return None
+
+
+def _commit_words(results: Path, runs: list[Path]) -> str:
+    """Which code the runs of a table come from, as far as git can tell: the commit that last changed their files
+    when they are committed unchanged, else the checkout's commit, said to be only that (runs do not record theirs)."""
+    head = _git(results, "rev-parse", "--short", "HEAD")
+    if head is None:
+        return "commit unknown (not a git checkout)"
+    paths = [str(r.resolve()) for r in runs]
+    last = _git(results, "log", "-1", "--format=%h", "--", *paths) if paths else None
+    changed = _git(results, "status", "--porcelain", "--", *paths) if paths else None
+    if last and changed == "":
+        return f"run files last committed at {last}"
+    return f"runs not committed; library checked out at {head} when the table was drawn"
+
+
+_METRIC_WORDS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 
 
 def _budget_text(config: dict) -> str:
@@ -84,13 +99,14 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     paper = _paper_numbers(table)
     categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
     provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color", "decoder")}
-    rows = []
+    rows, used = [], []
     for cat in categories:
         row, dataset = {"category": cat}, "mvtec_ad"
         for meth, net, cor in columns:
             run = results / cat / run_name(net.lower(), cor, seed, color)
             ours = read_metrics(run).get(meth)
             if ours is not None:
+                used += [run] if run not in used else []
                 s = stored_settings(read_config(run))
                 dataset = ours.get("data", {}).get("dataset", dataset)
                 provenance["data"].add("MVTec AD" if dataset == "mvtec_ad" else "synthetic")
@@ -115,7 +131,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
         rows.append({"category": "mean all", **{k: _mean([r[k] for r in real]) for k in keys}})
     prov = {k: sorted(map(str, v)) for k, v in provenance.items()}
     prov["seed"] = str(seed)
-    prov["commit"] = _git_commit(results)
+    prov["commit"] = _commit_words(results, used)
     prov["metric"] = metric
     md = _markdown(table, rows, columns, prov)
     if write and rows:
@@ -142,7 +158,8 @@ def _markdown(table, rows, columns, prov) -> str:
     models = list(dict.fromkeys((n, c) for _, n, c in columns))
     head = "| category | model | " + " | ".join(f"{m} | paper" for m in methods) + " |"
     lines = [
-        f"Table {table}: {prov['metric']}, ours beside the paper's (– where the paper has no such number).",
+        f"Table {table}: {_METRIC_WORDS.get(prov['metric'], prov['metric'])}, ours beside the paper's "
+        "(– where the paper has no such number).",
         "",
         head,
         "|" + "---|" * (2 + 2 * len(methods)),
@@ -159,10 +176,10 @@ def _markdown(table, rows, columns, prov) -> str:
     lines += [
         "",
         f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "
-        f"({', '.join(prov['color']) or '–'}); epochs {', '.join(prov['epochs']) or '–'}; "
+        f"({', '.join(prov['color']) or '–'}); "
         f"budget {'; '.join(prov['budget']) or '–'}; "
         f"decoder {', '.join(prov['decoder']) or '–'}; device {', '.join(prov['device']) or '–'}; "
-        f"seed {prov['seed']} (one run per cell); commit {prov['commit']}.",
+        f"seed {prov['seed']} (one run per cell); {prov['commit']}.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -74,3 +74,11 @@ def test_seed_table_lists_each_seed_with_mean_and_spread_and_leaves_the_spread_b
     assert stain_image.endswith(f"| 0.700 | 0.800 | 0.900 | 0.800 | {statistics.stdev([0.7, 0.8, 0.9]):.3f} |")
     none_image = next(line for line in t["markdown"].splitlines() if "AESc + none | residual | image" in line)
     assert none_image.endswith("| 0.900 |  |  | 0.900 |  |")  # seeds 1 and 2 missing, no spread
+
+
+def test_provenance_names_the_commit_of_committed_runs_and_never_passes_a_checkout_off_as_the_runs_commit(tmp_path):
+    from stainlib.tables import _commit_words
+
+    committed = _commit_words(RESULTS, [RESULTS / "bottle" / "aesc-stain-s0"])
+    assert committed.startswith("run files last committed at ")
+    assert _commit_words(tmp_path, [tmp_path]) == "commit unknown (not a git checkout)"
