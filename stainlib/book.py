@@ -144,12 +144,12 @@ def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str
     where = shown_path(data)
     target = f"project_dir() / {where!r}" if not Path(where).is_absolute() and where != data.name else repr(str(data))
     fetch = (
-        "from stainlib.book import project_dir; from stainlib.download import download_mvtec; "
-        f"download_mvtec({target}, {missing!r})"
+        "    from stainlib.book import project_dir\n    from stainlib.download import download_mvtec\n"
+        f"    download_mvtec({target}, {missing!r})"
     )
-    return "fast", (
+    return "fast", (  # short lines: a page shows this in a box of fixed width
         f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
-        f"{', '.join(missing)} in {where}. To get it, run in the next cell: {fetch}"
+        f"{', '.join(missing)} in {where}.\nTo get it, run in the next cell:\n{fetch}"
     )
 
 
@@ -199,9 +199,9 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
         runs_dir=root / "runs" / f"book-{profile}",
     )
     log(
-        f"profile {profile}: data {shown_path(data)}, categories {', '.join(settings.categories)}, "
-        f"{settings.image_size} px, "
-        f"{settings.epochs} epochs, device {pick_device()}"
+        f"profile {profile}: data {shown_path(data)}, categories {', '.join(settings.categories)}\n"
+        f"{settings.image_size} px, {settings.epochs} epochs in batches of {settings.batch_size}, "
+        f"T = {settings.n_samples} MC-dropout passes, device {pick_device()}"
     )
     return settings
 
