@@ -179,8 +179,8 @@ def budget_text(budget: dict, batch_size: int) -> str:
     per, n = b["samples_per_epoch"], b["n_train"]
     epoch = f"{per:,} images" if per == n else f"{per:,} images drawn from {n:,} training images"
     return (
-        f"{b['epochs']} epochs of {epoch} in batches of {batch_size}: {b['steps']:,} steps, "
-        f"{b['images_seen']:,} images seen"
+        f"{b['epochs']} epoch{'s' if b['epochs'] != 1 else ''} of {epoch} in batches of {batch_size}: "
+        f"{b['steps']:,} step{'s' if b['steps'] != 1 else ''}, {b['images_seen']:,} images seen"
     )
 
 

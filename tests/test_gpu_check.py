@@ -33,7 +33,7 @@ def test_gpu_check_smoke_runs_every_stage_and_writes_tables_with_provenance(tmp_
         assert metrics["residual"]["budget"]["steps"] == 2 and metrics["residual"]["budget"]["images_seen"] == 8
     for table in ("I", "II"):
         md = (out / f"table_{table}.md").read_text()
-        assert "2 steps (2 per epoch), 8 images seen" in md and "Machine: " in md and "torch " in md
+        assert "in batches of 4: 2 steps, 8 images seen" in md and "Machine: " in md and "torch " in md
         assert (out / f"table_{table}.csv").read_text().startswith("category,")
     assert json.loads((out / "environment.json").read_text())["precision"] == "fp32"  # the CPU
 
