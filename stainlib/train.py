@@ -1,12 +1,13 @@
 """Training an autoencoder to undo a corruption, with checkpoints that survive interruption (book chapter 4).
 
-:func:`fit` trains ``model`` to map ``corruption(image)`` back to ``image`` with the MSE loss, as in the paper:
-Adam (lr 1e-3), batch 16, ReduceLROnPlateau on the validation PSNR (factor 0.5), and the best-validation-PSNR weights
-kept.  Everything it needs to go on after an interruption is written atomically into a run folder every
-``checkpoint_every`` epochs or ``checkpoint_seconds`` seconds (whichever comes first), after the last epoch, and when
-training stops on an exception (Ctrl-C included): then the state of the last finished epoch is written before the
-exception goes on.  Between checkpoints that state is kept as a copy in memory (on the device), so a checkpoint costs
-nothing on the epochs that write none:
+:func:`fit` trains ``model`` to map ``corruption(image)`` back to ``image`` with the MSE loss, as in the paper.  The
+rest is the library's default, following the authors' published code where the paper's text is silent (it states no
+optimiser, batch size, schedule or epoch selection): Adam (lr 1e-3, the fused kernel), batch 16, ReduceLROnPlateau on
+the validation PSNR (factor 0.5), and the best-validation-PSNR weights kept.  Everything it needs to go on after an
+interruption is written atomically into a run folder every ``checkpoint_every`` epochs or ``checkpoint_seconds`` seconds
+(whichever comes first), after the last epoch, and when training stops on an exception (Ctrl-C included): then the state
+of the last finished epoch is written before the exception goes on.  Between checkpoints that state is kept as a copy in
+memory (on the device), so a checkpoint costs nothing on the epochs that write none:
 
 * ``config.json`` — the model, the data and the training settings (enough to rebuild both), written with the first
   checkpoint, so a run that fails before its first epoch ends leaves no settings behind to refuse a corrected retry;
