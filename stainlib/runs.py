@@ -163,8 +163,8 @@ def load_or_train(
         train(spec, out, device=device, progress=progress, log=lambda *_: None)
         b = read_config(run).get("budget", {})
         log(
-            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen), "
-            f"into {shown_path(run)}"
+            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)\n"
+            f"  into {shown_path(run)}"
         )
     net, _ = load_run(run, device=pick_device(device))
     return net, run

@@ -80,5 +80,5 @@ def test_provenance_names_the_commit_of_committed_runs_and_never_passes_a_checko
     from stainlib.tables import _commit_words
 
     committed = _commit_words(RESULTS, [RESULTS / "bottle" / "aesc-stain-s0"])
-    assert committed.startswith("run files last committed at ")
+    assert committed.startswith("runs committed at ")
     assert _commit_words(tmp_path, [tmp_path]) == "commit unknown (not a git checkout)"
