@@ -1,14 +1,17 @@
 """Claims as code: the sentence a reader sees about a result is chosen by a condition measured on the page (all
 chapters; chapter 8, "Beyond the paper", states the rule).
 
-A :class:`Claim` compares two numbers: ``ours`` (the side the paper says wins) against ``other``.  It **holds** when
-the difference is larger than the noise, is **within the noise** when it is positive but not larger, and **fails**
-otherwise.  The noise is the seed spread (the standard deviation over seeds) where several seeds were trained, else
-the standard error of the difference of two AUROCs on this many test images (Hanley and McNeil's formula, the two
-errors added in quadrature): a single run cannot tell a smaller difference from chance.
+A :class:`Claim` compares two numbers: ``ours`` (the side the claim says wins) against ``other``.  It **holds** when
+the difference is larger than the noise, **fails** when it is smaller than minus the noise, and is **within the
+noise** in between, whichever its sign.  :func:`run_claims` compares the mean over seeds of each side; the noise is
+the larger seed spread (standard deviation over seeds) of the two sides where one has several seeds, else the
+standard error of the difference of two AUROCs on this many test images (Hanley and McNeil's formula, the two errors
+added in quadrature): a single run cannot tell a smaller difference from chance.
 
-:func:`claim_markdown` writes the sentence; where the claim does not hold on the page's own run it puts the real
-MVTec AD evidence (:func:`bottle_claims`, from the committed ``results/bottle``) beside it.
+:func:`claim_markdown` writes the sentence; where the claim does not hold on the page's own runs it puts the real
+MVTec AD evidence (:func:`bottle_claims`, from the committed ``results/bottle``) beside it.  :func:`paper_claims`
+checks the same claims on the paper's own numbers, :func:`comparison_markdown` lays verdicts side by side and
+:func:`summary_markdown` counts them.
 """
 
 from __future__ import annotations
@@ -19,13 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "RUN_LABELS",
+    "SHORT",
+    "STATEMENTS",
+    "TABLE_1_2_CLAIMS",
+    "TABLE_3_CLAIMS",
     "Claim",
     "auroc_se",
     "bottle_claims",
     "budget_text",
     "check",
     "claim_markdown",
+    "comparison_markdown",
     "measured",
+    "paper_claims",
+    "run_claims",
+    "run_label",
+    "run_where",
     "show",
     "summary_markdown",
 ]
