@@ -164,8 +164,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         raise ValueError(f"side must be at least 32 px, got {side}")
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
-    style = {"description_width": "110px"}
-    layout = w.Layout(width="420px")
+    # Two columns of 330 px fit the book's content column (about 690 px); 420 px ones were cut at the right.
+    style = {"description_width": "105px"}
+    layout = w.Layout(width="330px")
     common = {"style": style, "layout": layout, "continuous_update": False}
     model = w.Dropdown(options=names, value="stain", description="model", style=style, layout=layout)
     # Static mode: only the pre-rendered seeds; live mode widens the range to 0 .. 99.
@@ -181,7 +182,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     jitter = w.FloatSlider(jitter0, min=0.0, max=0.5, step=0.01, description="irregularity", **common)
     blur = w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **common)
     # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
-    compare = w.Checkbox(False, description="beside it: the authors' code reading", style=style, layout=layout)
+    compare = w.Checkbox(False, description="beside it: the authors' code reading", indent=False, layout=layout)
     fine = [size, level, jitter, blur, compare]
     for control in fine:
         control.disabled = True  # until a kernel answers: the static page cannot redraw them
