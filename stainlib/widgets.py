@@ -165,18 +165,21 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
     # Two columns of 330 px fit the book's content column (about 690 px); 420 px ones were cut at the right.
-    style = {"description_width": "105px"}
-    layout = w.Layout(width="330px")
+    style = {"description_width": "80px"}
+    layout = w.Layout(width="335px")
     common = {"style": style, "layout": layout, "continuous_update": False}
     model = w.Dropdown(options=names, value="stain", description="model", style=style, layout=layout)
     # Static mode: only the pre-rendered seeds; live mode widens the range to 0 .. 99.
     seed = w.IntSlider(0, 0, seeds - 1, description="seed", **common)
     preset = w.ToggleButtons(
-        options=presets, value="paper", description="Stain preset", style={**style, "button_width": "95px"}
+        options=presets,
+        value="paper",
+        description="Stain preset",
+        style={"description_width": "105px", "button_width": "95px"},
     )
     size0, level0, jitter0 = STAIN_PRESETS["paper"]
     size = w.FloatRangeSlider(
-        value=size0, min=0.005, max=0.3, step=0.005, description="semi-axes (side)", readout_format=".3f", **common
+        value=size0, min=0.005, max=0.3, step=0.005, description="semi-axes", readout_format=".3f", **common
     )
     level = w.IntRangeSlider(value=level0, min=0, max=255, description="grey level", **common)
     jitter = w.FloatSlider(jitter0, min=0.0, max=0.5, step=0.01, description="irregularity", **common)
