@@ -164,9 +164,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         raise ValueError(f"side must be at least 32 px, got {side}")
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
-    # Two columns of 330 px fit the book's content column (about 690 px); 420 px ones were cut at the right.
+    # Two columns of 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were cut.
     style = {"description_width": "80px"}
-    layout = w.Layout(width="335px")
+    layout = w.Layout(width="300px")
     common = {"style": style, "layout": layout, "continuous_update": False}
     model = w.Dropdown(options=names, value="stain", description="model", style=style, layout=layout)
     # Static mode: only the pre-rendered seeds; live mode widens the range to 0 .. 99.
