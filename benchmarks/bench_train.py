@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
-from stainlib.train import pick_device, pick_precision
+from stainlib.train import adam, pick_device, pick_precision
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets (SXM parts for H100/H200/A100).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
@@ -51,7 +51,7 @@ def images_per_second(side, variant, device, steps, rounds=2):
     fmt = torch.channels_last if variant in ("channels_last", "compile") else torch.contiguous_format
     model = model.to(memory_format=fmt)
     net = torch.compile(model) if variant == "compile" else model
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type in ("cpu", "cuda") or None)  # as the trainer
+    opt = adam(model.parameters(), 1e-3, device)  # the trainer's optimiser
     stain = get_corruption("stain")
     g = torch.Generator(device=device).manual_seed(0)
     clean = torch.rand(BATCH, 1, side, side, device=device)

@@ -71,6 +71,7 @@ __all__ = [
     "RUNTIME_KEYS",
     "RunError",
     "TrainConfig",
+    "adam",
     "budget",
     "fit",
     "is_complete",
@@ -125,6 +126,15 @@ def pick_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def adam(params, lr: float, device) -> torch.optim.Adam:
+    """The trainer's optimiser: Adam, with the fused kernel on the CPU and CUDA.
+
+    The fused kernel (one pass over all parameters) is 1.5x faster per step than the per-tensor loop at 64 px on the
+    CPU, where torch does not pick it by itself; the same update rule, floats equal up to summation order.
+    """
+    return torch.optim.Adam(params, lr=lr, fused=torch.device(device).type in ("cpu", "cuda") or None)
 
 
 def pick_channels_last(device, image_size: int) -> str:
@@ -266,10 +276,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
 
     memory_format = torch.channels_last if cfg.channels_last == "on" else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)
-    # The fused kernel (one pass over all parameters) is 1.5x faster per step than the per-tensor loop at 64 px on
-    # the CPU, where torch does not pick it by itself; same update rule, floats equal up to summation order.
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused or None)
+    optimizer = adam(model.parameters(), cfg.lr, device)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.lr_factor, patience=cfg.patience
     )
