@@ -197,12 +197,6 @@ def budget_text(budget: dict, batch_size: int) -> str:
     )
 
 
-def _metric(folder: Path, run: str, method: str, key: str):
-    from .runs import read_metrics
-
-    return read_metrics(folder / run).get(method, {}).get(key) if (folder / run / "metrics.json").exists() else None
-
-
 def bottle_claims(results) -> dict | None:
     """The paper's claims checked on the committed MVTec AD bottle runs in ``results`` (None where there are none).
 
@@ -226,12 +220,17 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     from .sweep import TABLE_3_CORRUPTIONS
 
     folder = Path(folder)
+    runs = [r for r in folder.iterdir() if r.is_dir()] if folder.is_dir() else []
+    metrics = {r.name: read_metrics_or_empty(r) for r in runs}  # each metrics.json read once
+
+    def value(run, method, key):
+        return metrics.get(run, {}).get(method, {}).get(key)
 
     def seeds(run, method, key):
-        vals = [_metric(folder, f"{run}-s{s}", method, key) for s in range(10)]
+        vals = [value(f"{run}-s{s}", method, key) for s in range(10)]
         return [v for v in vals if v is not None]
 
-    first = read_metrics_or_empty(folder / "aesc-stain-s0").get("residual", {})
+    first = metrics.get("aesc-stain-s0", {}).get("residual", {})
     n_good, n_def = first.get("n_good", 0), first.get("n_defective", 0)
 
     def claim(key, a, b, compared=None):
@@ -256,10 +255,8 @@ def run_claims(folder, n_train: int | None = None) -> dict:
         vals, (run, method, metric) = max(spread, key=lambda item: statistics.stdev(item[0]))
         sd, n = statistics.stdev(vals), len(vals)
         of = f"{run_label(run)}'s {method} {metric.replace('_auroc', ' AUROC')}"
-        if compared is not None:
+        if compared is not None:  # the one-seed comparison (the combined map) always says what it compares
             pass
-        elif one_seed:
-            compared = "seed 0 of both runs"
         elif len(va) == len(vb):
             compared = f"means over {len(va)} seeds of each"
         else:
@@ -276,36 +273,29 @@ def run_claims(folder, n_train: int | None = None) -> dict:
             STATEMENTS[key], mean_a, mean_b, sd, f"the standard deviation over {n} seeds of {of}; compared: {compared}"
         )
 
-    res_i, res_p = ("residual", "image_auroc"), ("residual", "pixel_auroc")
-    unc_i, unc_p = ("uncertainty", "image_auroc"), ("uncertainty", "pixel_auroc")
-    stain, none, ae = "aesc-stain", "aesc-none", "ae-none"
-    claims = {
-        "stain_beats_none_image": claim("stain_beats_none_image", (stain, *res_i), (none, *res_i)),
-        "stain_beats_none_pixel": claim("stain_beats_none_pixel", (stain, *res_p), (none, *res_p)),
-        "stain_beats_ae_image": claim("stain_beats_ae_image", (stain, *res_i), (ae, *res_i)),
-        "residual_wins_image": claim("residual_wins_image", (stain, *res_i), (stain, *unc_i)),
-        "uncertainty_wins_pixel": claim("uncertainty_wins_pixel", (stain, *unc_p), (stain, *res_p)),
-    }
+    res_i = ("residual", "image_auroc")
+    stain = "aesc-stain"
+
+    def side(network, corruption, method, level):
+        return (f"{network}-{corruption}", method, f"{level}_auroc")
+
+    claims = {key: claim(key, side(*a), side(*b)) for key, (a, b) in _SIDES.items()}
     table3 = {c: seeds(f"aesc-{c}", *res_i) for c in TABLE_3_CORRUPTIONS}
-    if table3["stain"] and all(table3.values()):  # against every other corruption, or not at all
+    if all(table3.values()):  # against every other corruption, or not at all
         # Each corruption by the mean of the seeds it has: a Stain seed is never picked against the others' means.
-        best_other = max((c for c in TABLE_3_CORRUPTIONS if c != "stain"), key=lambda c: statistics.mean(table3[c]))
-        claims["stain_best"] = claim("stain_best", (stain, *res_i), (f"aesc-{best_other}", *res_i))
-        gaussians = [c for c in TABLE_3_CORRUPTIONS if c.startswith("gaussian")]
-        best_gauss = f"aesc-{max(gaussians, key=lambda c: statistics.mean(table3[c]))}"
-        claims["gaussian_beats_none"] = claim("gaussian_beats_none", (best_gauss, *res_i), (none, *res_i))
-        claims["stain_beats_gaussian"] = claim("stain_beats_gaussian", (stain, *res_i), (best_gauss, *res_i))
-    comb = _metric(folder, "aesc-stain-s0", "combined", "image_auroc")
+        for key, (a, b) in _table_3_sides({c: statistics.mean(v) for c, v in table3.items()}).items():
+            claims[key] = claim(key, side("aesc", a, "residual", "image"), side("aesc", b, "residual", "image"))
+    comb = value("aesc-stain-s0", "combined", "image_auroc")
     claims["combined_wins_image"] = claim(
         "combined_wins_image",
         (comb, (stain, *res_i)),
-        _metric(folder, "aesc-stain-s0", *res_i),
+        value("aesc-stain-s0", *res_i),
         compared="both from seed 0 of AESc + stain, the only seed scored with this map",
     )
     claims = {k: v for k, v in claims.items() if v is not None}
     where = folder.name
     if (folder / "aesc-stain-s0" / "config.json").exists():
-        counts = {r: len(seeds(r, *res_i)) for r in (stain, none, ae)}
+        counts = {r: len(seeds(r, *res_i)) for r in RUN_LABELS}
         by_count: dict[int, list[str]] = {}
         for r, n in counts.items():
             if n > 1:
@@ -318,6 +308,30 @@ def run_claims(folder, n_train: int | None = None) -> dict:
             f", {', '.join(several)}, one seed of the other runs" if several else ", one seed"
         )
     return {"where": where, "claims": claims}
+
+
+_SIDES = {
+    "stain_beats_none_image": (("aesc", "stain", "residual", "image"), ("aesc", "none", "residual", "image")),
+    "stain_beats_none_pixel": (("aesc", "stain", "residual", "pixel"), ("aesc", "none", "residual", "pixel")),
+    "stain_beats_ae_image": (("aesc", "stain", "residual", "image"), ("ae", "none", "residual", "image")),
+    "residual_wins_image": (("aesc", "stain", "residual", "image"), ("aesc", "stain", "uncertainty", "image")),
+    "uncertainty_wins_pixel": (("aesc", "stain", "uncertainty", "pixel"), ("aesc", "stain", "residual", "pixel")),
+}
+"""The two sides of each claim of Tables I-II: (network, corruption, map, level), the winner first.  Our runs
+(:func:`run_claims`) and the paper's numbers (:func:`paper_claims`) are read through the same definitions."""
+
+
+def _table_3_sides(score: dict) -> dict:
+    """The corruptions each Table III claim compares, from one score per corruption (``{corruption: AUROC}``)."""
+    from .sweep import TABLE_3_CORRUPTIONS
+
+    best_other = max((c for c in TABLE_3_CORRUPTIONS if c != "stain"), key=lambda c: score[c])
+    best_gauss = max((c for c in TABLE_3_CORRUPTIONS if c.startswith("gaussian")), key=lambda c: score[c])
+    return {
+        "stain_best": ("stain", best_other),
+        "gaussian_beats_none": (best_gauss, "none"),
+        "stain_beats_gaussian": ("stain", best_gauss),
+    }
 
 
 PAPER_ROUNDING = 0.01 + 1e-9
@@ -344,20 +358,15 @@ def paper_claims(category: str) -> dict:
         values = [table.get(("mvtec_ad", c, method, network, corruption)) for c in MVTEC_TEXTURES + MVTEC_OBJECTS]
         return None if None in values else round(statistics.mean(values), 2)  # printed to two decimals, as the rows
 
+    def number(network, corruption, method, level):
+        table = t1 if level == "image" else t2  # Table I: image AUROC, Table II: pixel AUROC
+        return get(table, method, {"aesc": "AESc", "ae": "AE"}[network], corruption)
+
     kind = "the paper's numbers are printed to two decimals"
-    pairs = {
-        "stain_beats_none_image": (get(t1, "residual", "AESc", "stain"), get(t1, "residual", "AESc", "none")),
-        "stain_beats_none_pixel": (get(t2, "residual", "AESc", "stain"), get(t2, "residual", "AESc", "none")),
-        "stain_beats_ae_image": (get(t1, "residual", "AESc", "stain"), get(t1, "residual", "AE", "none")),
-        "residual_wins_image": (get(t1, "residual", "AESc", "stain"), get(t1, "uncertainty", "AESc", "stain")),
-        "uncertainty_wins_pixel": (get(t2, "uncertainty", "AESc", "stain"), get(t2, "residual", "AESc", "stain")),
-    }
+    pairs = {key: (number(*a), number(*b)) for key, (a, b) in _SIDES.items()}
     table3 = {c: get(t3, "residual", "AESc", c) for c in TABLE_3_CORRUPTIONS}
     if all(v is not None for v in table3.values()):
-        gauss = max(v for c, v in table3.items() if c.startswith("gaussian"))
-        pairs["stain_best"] = (table3["stain"], max(v for c, v in table3.items() if c != "stain"))
-        pairs["gaussian_beats_none"] = (gauss, table3["none"])
-        pairs["stain_beats_gaussian"] = (table3["stain"], gauss)
+        pairs.update({key: (table3[a], table3[b]) for key, (a, b) in _table_3_sides(table3).items()})
     return {
         k: check(STATEMENTS[k], a, b, PAPER_ROUNDING, kind)
         for k, (a, b) in pairs.items()
@@ -418,14 +427,14 @@ def read_metrics_or_empty(run: Path) -> dict:
     return read_metrics(run) if (run / "metrics.json").exists() else {}
 
 
-RUN_LABELS = {"aesc-stain": "AESc + stain", "aesc-none": "AESc + none", "ae-none": "AE + none"}
-"""The runs that the claims of Tables I-II compare, by folder prefix, as the tables name them."""
-
-
 def run_label(run: str) -> str:
     """``"aesc-gaussian-0.1"`` as the tables name it: ``"AESc + gaussian-0.1"``."""
     model, corruption = run.split("-", 1)
     return f"{'AESc' if model == 'aesc' else 'AE'} + {corruption}"
+
+
+RUN_LABELS = {run: run_label(run) for run in ("aesc-stain", "aesc-none", "ae-none")}
+"""The runs that the claims of Tables I-II compare, by folder prefix, as the tables name them."""
 
 
 STATEMENTS = {

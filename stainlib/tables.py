@@ -204,8 +204,9 @@ def seed_table(folder, grid: str = "claims") -> dict:
             values = {}
             for run in sorted(folder.glob(f"{m}-{c}-s*")):
                 seed = run.name.rsplit("-s", 1)[1]
-                if seed.isdigit() and (run / "metrics.json").exists() and method in read_metrics(run):
-                    values[int(seed)] = read_metrics(run)[method]
+                found = read_metrics(run) if seed.isdigit() and (run / "metrics.json").exists() else {}
+                if method in found:
+                    values[int(seed)] = found[method]
             if values:
                 all_seeds |= set(values)
                 rows.append({"network": _NETWORKS[m], "corruption": c, "method": method, "values": values})
