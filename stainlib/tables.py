@@ -18,7 +18,7 @@ from .spec import run_name, stored_settings
 from .sweep import TABLE_1_2_GRID, TABLE_3_CORRUPTIONS
 from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES
 
-__all__ = ["TABLE_COLUMNS", "make_table", "seed_table"]
+__all__ = ["TABLE_COLUMNS", "ablation_table", "make_table", "seed_table"]
 
 _NETWORKS = {"ae": "AE", "aesc": "AESc"}
 # Columns of Tables I and II (as the paper orders them): method, network, training corruption.
@@ -222,3 +222,41 @@ def seed_table(folder, grid: str = "claims") -> dict:
             run = f"{r['network']} + {r['corruption']}"
             lines.append(f"| {run} | {r['method']} | {level} | {cells} | {statistics.mean(got):.3f} | {sd} |")
     return {"rows": rows, "seeds": seeds, "markdown": "\n".join(lines)}
+
+
+def ablation_table(path) -> dict:
+    """``results/fidelity/ablation.csv`` (``tools/fidelity_ablation.py``) as the book reads it (chapters 5 and 8).
+
+    The seed spread is the standard deviation over the ``seed spread`` rows and seed 0 of the same model (the paper
+    reading of the decoder row); each other reading is compared with its paper reading (the masks row re-scores the
+    decoder row's model).  Returns ``{"first", "n_seeds", "spread", "readings", "moved"}``: ``readings`` holds, per
+    row, the CSV row (``source``), ``paper`` and ``other`` AUROCs, their ``difference`` and its size ``in_sd``;
+    ``moved`` names the rows whose difference exceeds two seed standard deviations.
+    """
+    import statistics
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = ("image_auroc", "pixel_auroc")
+    seed_runs = [r for r in rows if r["row"] == "seed spread"]
+    seed_runs += [r for r in rows if r["row"] == "decoder" and r["reading"] == "paper"]  # seed 0 of the same model
+    spread = {k: statistics.stdev(float(r[k]) for r in seed_runs) for k in keys}
+    paper_row = {r["row"]: r for r in rows if r["reading"] == "paper"}
+    paper_row["masks"] = paper_row["decoder"]  # the masks row re-scores that model with the code's masks
+    readings = []
+    for r in rows:
+        if r["row"] == "seed spread" or r["reading"] == "paper":
+            continue
+        p = paper_row[r["row"]]
+        d = {k: float(r[k]) - float(p[k]) for k in keys}
+        readings.append(
+            {
+                "source": r,
+                "paper": {k: float(p[k]) for k in keys},
+                "other": {k: float(r[k]) for k in keys},
+                "difference": d,
+                "in_sd": {k: abs(d[k]) / spread[k] for k in keys},
+            }
+        )
+    moved = [x["source"]["row"] for x in readings if max(x["in_sd"].values()) > 2]
+    return {"first": rows[0], "n_seeds": len(seed_runs), "spread": spread, "readings": readings, "moved": moved}

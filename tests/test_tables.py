@@ -82,3 +82,25 @@ def test_provenance_names_the_commit_of_committed_runs_and_never_passes_a_checko
     committed = _commit_words(RESULTS, [RESULTS / "bottle" / "aesc-stain-s0"])
     assert committed.startswith("runs committed at ")
     assert _commit_words(tmp_path, [tmp_path]) == "commit unknown (not a git checkout)"
+
+
+def test_ablation_table_reads_each_reading_against_its_paper_reading_in_seed_sd_and_names_those_beyond_two(tmp_path):
+    from stainlib.tables import ablation_table
+
+    head = "row,reading,method,image_auroc,pixel_auroc"
+    lines = [
+        "seed spread,paper,residual,0.80,0.70",
+        "seed spread,paper,residual,0.84,0.74",
+        "decoder,paper,residual,0.82,0.72",  # seed 0 of the same model: spread 0.02 at both levels
+        "decoder,legacy,residual,0.81,0.62",  # -0.10 pixel: 5 seed sd
+        "masks,code,residual,0.82,0.73",  # re-scores the decoder row's paper model: +0.01 pixel
+    ]
+    (tmp_path / "ablation.csv").write_text("\n".join([head, *lines]) + "\n")
+    table = ablation_table(tmp_path / "ablation.csv")
+    assert table["n_seeds"] == 3 and table["spread"]["pixel_auroc"] == pytest.approx(0.02)
+    decoder, masks = table["readings"]
+    assert decoder["difference"]["pixel_auroc"] == pytest.approx(-0.10) and decoder["in_sd"]["pixel_auroc"] == (
+        pytest.approx(5.0)
+    )
+    assert masks["paper"]["pixel_auroc"] == 0.72 and masks["in_sd"]["pixel_auroc"] == pytest.approx(0.5)
+    assert table["moved"] == ["decoder"]
