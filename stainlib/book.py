@@ -10,11 +10,16 @@ fetches the data.  So the default path never stops for a missing dataset (on Col
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .claims import budget_text, device_words
+from .data import MVTecAD
+from .download import MANUAL_HELP
+from .files import project_dir, shown_path  # the chapters import them from here
 from .spec import RunSpec
+from .synthetic import is_synthetic_category, make_synthetic
+from .train import budget, pick_device
 
 __all__ = ["PROFILES", "BookSettings", "below_chance", "project_dir", "setup", "shown_path"]
 
@@ -44,29 +49,6 @@ PROFILES = {
 }
 
 
-def shown_path(path) -> str:
-    """``path`` relative to the project when it lies inside it, else its last part: what a page may print."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(project_dir()))
-    except ValueError:
-        return path.name
-
-
-def project_dir(start: str | os.PathLike | None = None) -> Path:
-    """The stainbook checkout that holds ``start`` (default: the working directory), found by its ``_toc.yml``.
-
-    Chapters run from ``book/`` (Jupyter, nbval) or from the repository root (papermill, the CLI); both resolve
-    ``data/``, ``runs/`` and ``results/`` against this folder.  Outside a checkout (Colab), the working directory is
-    returned.
-    """
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").exists() and (folder / "stainlib").is_dir():
-            return folder
-    return here
-
-
 @dataclass(frozen=True)
 class BookSettings:
     """A chapter's resolved settings: the profile's values with the chapter's overrides applied."""
@@ -92,15 +74,9 @@ class BookSettings:
 
     def where(self, category=None) -> str:
         """What a run of this profile is, in words: the data, the image size and the budget in steps and images."""
-        from .claims import budget_text
-        from .data import MVTecAD
-
         category = category or self.category
         n_train = len(MVTecAD(self.data_root, category, "train", size=self.image_size))
-        kind = "synthetic" if category.startswith("synth_") else "MVTec AD"
-        from .claims import device_words
-        from .train import budget, pick_device
-
+        kind = "synthetic" if is_synthetic_category(category) else "MVTec AD"
         return (
             f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
             f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, trained on "
@@ -162,8 +138,6 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
     """
     import torch
 
-    from .train import pick_device
-
     if profile == "auto":
         profile, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
         if why:
@@ -177,12 +151,8 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
     missing = [c for c in s["categories"] if not (data / c / "train" / "good").is_dir()]
     if missing:
         if data.name == "synthetic":
-            from .synthetic import make_synthetic
-
             make_synthetic(data)
         else:
-            from .download import MANUAL_HELP
-
             raise FileNotFoundError(
                 f"no category {', '.join(missing)} in {data}. On a machine with internet, run "
                 f"stainlib.download.download_mvtec({str(data)!r}, {missing!r}); otherwise: "

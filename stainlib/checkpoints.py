@@ -31,6 +31,7 @@ __all__ = [
     "is_complete",
     "load_checkpoint",
     "load_run",
+    "read_config",
     "save_checkpoint",
     "write_config",
     "write_history",
@@ -129,6 +130,14 @@ def write_history(run: Path, rows: list[dict]) -> None:
 def write_config(run, config: dict) -> None:
     """Write ``config.json`` into the run folder ``run`` (atomically)."""
     atomic_write(Path(run) / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+
+
+def read_config(run) -> dict:
+    """A run folder's ``config.json``."""
+    path = Path(run) / "config.json"
+    if not path.exists():
+        raise RunError(f"{run} is not a run folder (no config.json)")
+    return read_json(path)
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

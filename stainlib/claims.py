@@ -21,10 +21,14 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import MVTEC_OBJECTS, MVTEC_TEXTURES, MVTecAD
+from .paper import NETWORKS, RUN_LABELS, SHORT, SIDES, STATEMENTS, TABLE_3_CORRUPTIONS, paper_numbers, run_label
+from .runs import read_config, read_metrics
+from .spec import stored_settings
+from .synthetic import is_synthetic_category
+from .train import budget
+
 __all__ = [
-    "RUN_LABELS",
-    "SHORT",
-    "STATEMENTS",
     "TABLE_1_2_CLAIMS",
     "TABLE_3_CLAIMS",
     "Claim",
@@ -37,7 +41,6 @@ __all__ = [
     "measured",
     "paper_claims",
     "run_claims",
-    "run_label",
     "run_where",
     "show",
     "summary_markdown",
@@ -113,7 +116,7 @@ def measured(key: str, ours: float, other: float, gt_label) -> Claim:
 
 def show(claim: Claim, where: str, evidence: dict | None = None, key: str | None = None) -> None:
     """Display the sentence of ``claim`` in the notebook, with the bottle evidence ``evidence["claims"][key]``."""
-    from IPython.display import Markdown, display
+    from IPython.display import Markdown, display  # IPython: in a notebook only, not a dependency of stainlib
 
     ev = (evidence or {}).get("claims", {}).get(key) if evidence else None
     display(Markdown(claim_markdown(claim, where, ev, (evidence or {}).get("where", ""))))
@@ -217,8 +220,6 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     with one seed on both, the standard error of the difference (:func:`single_run_noise`).  Table III's comparison
     and the combined map's use seed 0, the only seed those grids train.
     """
-    from .sweep import TABLE_3_CORRUPTIONS
-
     folder = Path(folder)
     runs = [r for r in folder.iterdir() if r.is_dir()] if folder.is_dir() else []
     metrics = {r.name: read_metrics_or_empty(r) for r in runs}  # each metrics.json read once
@@ -279,7 +280,7 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     def side(network, corruption, method, level):
         return (f"{network}-{corruption}", method, f"{level}_auroc")
 
-    claims = {key: claim(key, side(*a), side(*b)) for key, (a, b) in _SIDES.items()}
+    claims = {key: claim(key, side(*a), side(*b)) for key, (a, b) in SIDES.items()}
     table3 = {c: seeds(f"aesc-{c}", *res_i) for c in TABLE_3_CORRUPTIONS}
     if all(table3.values()):  # against every other corruption, or not at all
         # Each corruption by the mean of the seeds it has: a Stain seed is never picked against the others' means.
@@ -310,21 +311,8 @@ def run_claims(folder, n_train: int | None = None) -> dict:
     return {"where": where, "claims": claims}
 
 
-_SIDES = {
-    "stain_beats_none_image": (("aesc", "stain", "residual", "image"), ("aesc", "none", "residual", "image")),
-    "stain_beats_none_pixel": (("aesc", "stain", "residual", "pixel"), ("aesc", "none", "residual", "pixel")),
-    "stain_beats_ae_image": (("aesc", "stain", "residual", "image"), ("ae", "none", "residual", "image")),
-    "residual_wins_image": (("aesc", "stain", "residual", "image"), ("aesc", "stain", "uncertainty", "image")),
-    "uncertainty_wins_pixel": (("aesc", "stain", "uncertainty", "pixel"), ("aesc", "stain", "residual", "pixel")),
-}
-"""The two sides of each claim of Tables I-II: (network, corruption, map, level), the winner first.  Our runs
-(:func:`run_claims`) and the paper's numbers (:func:`paper_claims`) are read through the same definitions."""
-
-
 def _table_3_sides(score: dict) -> dict:
     """The corruptions each Table III claim compares, from one score per corruption (``{corruption: AUROC}``)."""
-    from .sweep import TABLE_3_CORRUPTIONS
-
     best_other = max((c for c in TABLE_3_CORRUPTIONS if c != "stain"), key=lambda c: score[c])
     best_gauss = max((c for c in TABLE_3_CORRUPTIONS if c.startswith("gaussian")), key=lambda c: score[c])
     return {
@@ -346,11 +334,7 @@ def paper_claims(category: str) -> dict:
     Returns ``{key: Claim}`` for every claim the paper's tables allow (none for a category they do not list).  The
     noise is :data:`PAPER_ROUNDING`: the paper prints two decimals, so a tie, or a difference of 0.01, shows nothing.
     """
-    from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
-    from .sweep import TABLE_3_CORRUPTIONS
-    from .tables import _paper_numbers
-
-    t1, t2, t3 = (_paper_numbers(t) for t in ("I", "II", "III"))
+    t1, t2, t3 = (paper_numbers(t) for t in ("I", "II", "III"))
 
     def get(table, method, network, corruption):
         if category != "mean":
@@ -360,11 +344,11 @@ def paper_claims(category: str) -> dict:
 
     def number(network, corruption, method, level):
         table = t1 if level == "image" else t2  # Table I: image AUROC, Table II: pixel AUROC
-        return get(table, method, {"aesc": "AESc", "ae": "AE"}[network], corruption)
+        return get(table, method, NETWORKS[network], corruption)
 
     kind = "the paper's numbers are printed to two decimals"
-    pairs = {key: (number(*a), number(*b)) for key, (a, b) in _SIDES.items()}
-    table3 = {c: get(t3, "residual", "AESc", c) for c in TABLE_3_CORRUPTIONS}
+    pairs = {key: (number(*a), number(*b)) for key, (a, b) in SIDES.items()}
+    table3 = {c: get(t3, "residual", NETWORKS["aesc"], c) for c in TABLE_3_CORRUPTIONS}
     if all(v is not None for v in table3.values()):
         pairs.update({key: (table3[a], table3[b]) for key, (a, b) in _table_3_sides(table3).items()})
     return {
@@ -396,22 +380,16 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
 
     ``per_run`` describes the budget shared by the runs of a folder (no seed); otherwise the run's seed is named.
     """
-    from .runs import read_config
-    from .spec import stored_settings
-    from .train import budget
-
     run = Path(run)
     config = read_config(run)
     s = stored_settings(config)
     b = config.get("budget")  # recorded by the trainer
     if b is None or n_train is not None:  # a run made before budgets were recorded, or a count given: compute it
         if n_train is None:
-            from .data import MVTecAD
-
             n_train = len(MVTecAD(s["data_root"], s["category"], "train", size=s["image_size"]))
         b = budget(n_train, 0, s["epochs"], s["batch_size"], s.get("samples_per_epoch"))
     device = read_metrics_or_empty(run).get("residual", {}).get("device")
-    kind = "synthetic" if s["category"].startswith("synth_") else "MVTec AD"
+    kind = "synthetic" if is_synthetic_category(s["category"]) else "MVTec AD"
     return (
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
         f"{budget_text(b, s['batch_size'])}"
@@ -422,54 +400,8 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
 
 
 def read_metrics_or_empty(run: Path) -> dict:
-    from .runs import read_metrics
-
     return read_metrics(run) if (run / "metrics.json").exists() else {}
 
-
-def run_label(run: str) -> str:
-    """``"aesc-gaussian-0.1"`` as the tables name it: ``"AESc + gaussian-0.1"``."""
-    model, corruption = run.split("-", 1)
-    return f"{'AESc' if model == 'aesc' else 'AE'} + {corruption}"
-
-
-RUN_LABELS = {run: run_label(run) for run in ("aesc-stain", "aesc-none", "ae-none")}
-"""The runs that the claims of Tables I-II compare, by folder prefix, as the tables name them."""
-
-
-STATEMENTS = {
-    "stain_beats_none_image": "AESc + Stain detects defective images better than AESc without corruption.",
-    "stain_beats_none_pixel": "AESc + Stain locates defects better than AESc without corruption (pixel AUROC).",
-    "stain_beats_ae_image": "AESc + Stain detects defective images better than AE without corruption (Table I).",
-    "residual_wins_image": "The residual is the better image-level detector (AESc + Stain, image AUROC).",
-    "uncertainty_wins_pixel": "The uncertainty is the better pixel-level detector (AESc + Stain, pixel AUROC).",
-    "stain_best": (
-        "The Stain is the best corruption of Table III (AESc, residual, image AUROC, against the best other one)."
-    ),
-    "gaussian_beats_none": (
-        "Gaussian noise, at its best level, beats no corruption (AESc, residual, image AUROC). The paper's text "
-        "reports almost no difference over the dataset."
-    ),
-    "stain_beats_gaussian": (
-        "The Stain beats Gaussian noise at its best level (AESc, residual, image AUROC), as the paper finds for the "
-        "shape-based corruptions."
-    ),
-    "combined_wins_image": "The combined map beats the residual at the image level (AESc + Stain).",
-}
-"""The claims the chapters check, in words: the paper's three and the combined map's."""
-
-SHORT = {
-    "stain_beats_none_image": "AESc + Stain > AESc + none, image",
-    "stain_beats_none_pixel": "AESc + Stain > AESc + none, pixel",
-    "stain_beats_ae_image": "AESc + Stain > AE + none, image",
-    "residual_wins_image": "residual > uncertainty, image",
-    "uncertainty_wins_pixel": "uncertainty > residual, pixel",
-    "stain_best": "Stain > best other corruption",
-    "gaussian_beats_none": "best Gaussian > none (the paper's text: almost no difference)",
-    "stain_beats_gaussian": "Stain > best Gaussian",
-    "combined_wins_image": "combined > residual, image",
-}
-"""Each claim of :data:`STATEMENTS` in a few words, for tables."""
 
 TABLE_1_2_CLAIMS = (
     "stain_beats_none_image",

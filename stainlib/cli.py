@@ -21,10 +21,9 @@ import sys
 
 from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
+from .paper import GRIDS, TABLE_COLUMNS
 from .runs import METHODS
 from .spec import BUDGETS, COLORS, RunSpec
-from .sweep import GRIDS
-from .tables import TABLE_COLUMNS
 
 __all__ = ["main"]
 

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import read_config
+from .models import build_model
+
 __all__ = ["DEVICES", "Device", "estimate_seconds", "measured_step_seconds", "step_flops"]
 
 
@@ -46,8 +49,6 @@ def step_flops(
     """FLOPs of one training step (forward, MSE loss, backward) of a stainlib network, counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .models import build_model
-
     if image_size % 64 or image_size <= 0:
         raise ValueError(f"image_size must be a positive multiple of 64, got {image_size}")
     with torch.device("meta"):
@@ -71,8 +72,6 @@ def measured_step_seconds(run) -> float:
 
     The median over epochs leaves out the first epoch's warm-up and any epoch slowed by other work on the machine.
     """
-    from .runs import read_config
-
     run = Path(run)
     with open(run / "history.csv", newline="") as f:
         seconds = [float(row["seconds"]) for row in csv.DictReader(f)]

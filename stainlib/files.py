@@ -1,5 +1,8 @@
 """Files that are never half-written, their checksums, and the lock of a folder in use (book chapter 4, "Training").
 
+:func:`project_dir` is the checkout that the chapters, the CLI and the tools run in, and :func:`shown_path` a
+path as a page may print it (relative to the checkout, never a machine path).
+
 :func:`atomic_write` writes through a temporary file renamed into place, so an interruption leaves the old file or the
 new one, never a mix; each call has its own temporary name, so two writers of one file never trip over each other.
 :func:`file_sha256` is the checksum of a file, read in blocks.  :func:`read_json` reads a JSON file and names it in its
@@ -17,7 +20,16 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "FolderInUse", "atomic_write", "file_sha256", "read_json", "run_lock"]
+__all__ = [
+    "LOCK_NAME",
+    "FolderInUse",
+    "atomic_write",
+    "file_sha256",
+    "project_dir",
+    "read_json",
+    "run_lock",
+    "shown_path",
+]
 
 LOCK_NAME = ".lock"
 
@@ -106,3 +118,26 @@ else:
 
     def _unlock(f):
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the project when it lies inside it, else its last part: what a page may print."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(project_dir()))
+    except ValueError:
+        return path.name
+
+
+def project_dir(start: str | os.PathLike | None = None) -> Path:
+    """The stainbook checkout that holds ``start`` (default: the working directory), found by its ``_toc.yml``.
+
+    Chapters run from ``book/`` (Jupyter, nbval) or from the repository root (papermill, the CLI); both resolve
+    ``data/``, ``runs/`` and ``results/`` against this folder.  Outside a checkout (Colab), the working directory is
+    returned.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists() and (folder / "stainlib").is_dir():
+            return folder
+    return here

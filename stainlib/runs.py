@@ -19,14 +19,15 @@ from pathlib import Path
 
 import torch
 
-from .book import shown_path
+from .checkpoints import read_config
 from .data import MVTecAD
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
-from .files import atomic_write, read_json
+from .files import atomic_write, read_json, shown_path
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
+from .plotting import detection_figure
 from .spec import RunSpec, stored_settings
-from .synthetic import is_synthetic
+from .synthetic import is_synthetic_category
 from .train import RunError, TrainConfig, fit, is_complete, load_run, pick_device
 
 __all__ = [
@@ -42,14 +43,6 @@ __all__ = [
 ]
 
 METHODS = ("residual", "uncertainty", "combined")
-
-
-def read_config(run) -> dict:
-    """A run folder's ``config.json``."""
-    path = Path(run) / "config.json"
-    if not path.exists():
-        raise RunError(f"{run} is not a run folder (no config.json)")
-    return read_json(path)
 
 
 def read_metrics(run) -> dict:
@@ -245,7 +238,7 @@ def evaluate(
         "n_samples": n_samples if method != "residual" else None,
         "data": {
             "data_root": str(root),
-            "dataset": "synthetic" if is_synthetic(root, settings["category"]) else "mvtec_ad",
+            "dataset": "synthetic" if is_synthetic_category(settings["category"]) else "mvtec_ad",
             "category": settings["category"],
             "n_test": len(labels),
             "n_val": None if val is None else len(val),
@@ -266,8 +259,6 @@ def evaluate(
 
 
 def _save_figure(path, test, maps, pred_score, model, n_samples):
-    from .plotting import detection_figure
-
     labels = test["gt_label"]
     defective = torch.nonzero(labels == 1).flatten()
     good = torch.nonzero(labels == 0).flatten()
@@ -287,6 +278,6 @@ def _save_figure(path, test, maps, pred_score, model, n_samples):
     recon, residual = maps["reconstruction"][idx], maps["residual"][idx]
     fig = detection_figure(test["image"][idx], recon, residual, unc, test["gt_mask"][idx], titles)
     fig.savefig(path, dpi=80)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
 
     plt.close(fig)

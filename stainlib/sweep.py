@@ -1,10 +1,11 @@
 """Grids of runs: the paper's Tables I-III, trained and evaluated in one call (book chapters 6 and 7).
 
-The grids are defined here, once: :data:`TABLE_1_2_GRID` (AE and AESc, each trained with none and with stain, each
-scored by the residual and the uncertainty), :data:`TABLE_3_CORRUPTIONS` (AESc trained with each corruption, in
-the paper's column order, scored by the residual) and :data:`CLAIMS_GRID` (the three runs that the claims of Tables
-I-II compare, to be trained with several seeds).  :func:`sweep` runs a grid in this process or, with ``jobs`` > 1,
-in subprocesses started from argument lists (never through a shell); :func:`commands` gives those argument lists.
+The grids are defined once, in :mod:`stainlib.paper`: :data:`TABLE_1_2_GRID` (AE and AESc, each trained with none
+and with stain, each scored by the residual and the uncertainty), :data:`TABLE_3_CORRUPTIONS` (AESc trained with
+each corruption, in the paper's column order, scored by the residual) and :data:`CLAIMS_GRID` (the three runs that
+the claims of Tables I-II compare, to be trained with several seeds).  :func:`sweep` runs a grid in this process or,
+with ``jobs`` > 1, in subprocesses started from argument lists (never through a shell); :func:`commands` gives those
+argument lists.
 
 Past one process:
 
@@ -24,14 +25,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from .paper import GRIDS
 from .runs import check_run, evaluate, read_metrics, train
 from .spec import RunSpec
 
 __all__ = [
-    "CLAIMS_GRID",
-    "GRIDS",
-    "TABLE_1_2_GRID",
-    "TABLE_3_CORRUPTIONS",
     "commands",
     "gpu_slots",
     "grid_runs",
@@ -39,35 +37,6 @@ __all__ = [
     "sweep",
     "task_commands",
 ]
-
-TABLE_1_2_GRID = [(m, c, ("residual", "uncertainty")) for m in ("ae", "aesc") for c in ("none", "stain")]
-TABLE_3_CORRUPTIONS = (
-    "none",
-    "drops",
-    "gaussian-0.1",
-    "gaussian-0.2",
-    "gaussian-0.4",
-    "gaussian-0.8",
-    "scratch",
-    "stain",
-    "mix1",
-    "mix2",
-)
-"""The corruptions of Table III, in the paper's column order."""
-CLAIMS_GRID = [
-    ("aesc", "none", ("residual",)),
-    ("aesc", "stain", ("residual", "uncertainty")),
-    ("ae", "none", ("residual",)),
-]
-"""The runs that the claims of Tables I-II compare (:func:`stainlib.claims.run_claims`): a seed study of them is
-``stainlib sweep --grid claims --seeds 0 1 2``."""
-GRIDS = {
-    "claims": CLAIMS_GRID,
-    "table1": TABLE_1_2_GRID,
-    "table2": TABLE_1_2_GRID,
-    "table3": [("aesc", c, ("residual",)) for c in TABLE_3_CORRUPTIONS],
-}
-"""Each grid: (model, corruption, evaluation methods) per run, for every category and seed."""
 
 
 def grid_runs(grid: str, base: RunSpec, categories, seeds=(0,)) -> list[tuple[RunSpec, tuple]]:

@@ -1,9 +1,9 @@
 """The paper's Tables I-III from a folder of runs, with the paper's number beside ours (book chapters 6 and 7).
 
 :func:`make_table` collects ``<results>/<category>/<run>/metrics.json`` into the paper's layout, adds the texture,
-object and overall means, and records where the numbers come from (data, image size, colour, epochs, optimiser
-steps and images seen, device, git commit).  The paper's numbers (``data/paper_tables.csv``) are keyed by dataset
-and category: a synthetic ``wood`` is not compared with MVTec AD's ``wood``.
+object and overall means, and records where the numbers come from (data, image size, colour, epochs, optimiser steps
+and images seen, device, git commit).  The paper's numbers (:func:`stainlib.paper.paper_numbers`) are keyed by
+dataset and category: a synthetic ``wood`` is not compared with MVTec AD's ``wood``.
 """
 
 from __future__ import annotations
@@ -12,38 +12,14 @@ import csv
 import subprocess
 from pathlib import Path
 
+from .claims import budget_text
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
+from .paper import GRIDS, NETWORKS, TABLE_COLUMNS, paper_numbers
 from .runs import read_config, read_metrics
 from .spec import run_name, stored_settings
-from .sweep import TABLE_1_2_GRID, TABLE_3_CORRUPTIONS
 from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES
 
-__all__ = ["TABLE_COLUMNS", "ablation_table", "make_table", "seed_table"]
-
-_NETWORKS = {"ae": "AE", "aesc": "AESc"}
-# Columns of Tables I and II (as the paper orders them): method, network, training corruption.
-_COLUMNS_1_2 = [(meth, _NETWORKS[m], c) for meth in ("uncertainty", "residual") for m, c, _ in TABLE_1_2_GRID]
-TABLE_COLUMNS = {
-    "I": ("image_auroc", _COLUMNS_1_2),
-    "II": ("pixel_auroc", _COLUMNS_1_2),
-    "III": ("image_auroc", [("residual", "AESc", c) for c in TABLE_3_CORRUPTIONS]),
-}
-"""Each table: its metric and its columns (method, network, training corruption)."""
-
-
-def _paper_numbers(table: str) -> dict:
-    from .book import project_dir
-
-    path = project_dir() / "data" / "paper_tables.csv"
-    if not path.exists():
-        path = Path(__file__).resolve().parents[1] / "data" / "paper_tables.csv"
-    out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["table"] == table:
-                key = (row["dataset"], row["category"], row["method"], row["network"], row["corruption"])
-                out[key] = float(row["auroc"])
-    return out
+__all__ = ["ablation_table", "make_table", "seed_table"]
 
 
 def _git(folder: Path, *args) -> str | None:
@@ -76,8 +52,6 @@ _METRIC_WORDS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 def _budget_text(config: dict) -> str:
     """A run's budget as every page phrases it (:func:`stainlib.claims.budget_text`), with its validation samples;
     ``"–"`` where the run's ``config.json`` stores none."""
-    from .claims import budget_text
-
     b = config.get("budget")
     if not b:
         return "–"
@@ -99,7 +73,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
         raise ValueError(f"unknown table {table!r}; known: {', '.join(TABLE_COLUMNS)}")
     results = Path(results)
     metric, columns = TABLE_COLUMNS[table]
-    paper = _paper_numbers(table)
+    paper = paper_numbers(table)
     categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
     provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color", "decoder")}
     rows, used = [], []
@@ -195,8 +169,6 @@ def seed_table(folder, grid: str = "claims") -> dict:
     """
     import statistics
 
-    from .sweep import GRIDS
-
     folder = Path(folder)
     rows, all_seeds = [], set()
     for m, c, methods in GRIDS[grid]:
@@ -209,7 +181,7 @@ def seed_table(folder, grid: str = "claims") -> dict:
                     values[int(seed)] = found[method]
             if values:
                 all_seeds |= set(values)
-                rows.append({"network": _NETWORKS[m], "corruption": c, "method": method, "values": values})
+                rows.append({"network": NETWORKS[m], "corruption": c, "method": method, "values": values})
     seeds = sorted(all_seeds)
     head = "| run | map | level | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd |"
     lines = [head, "|" + "---|" * (len(seeds) + 5)]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stainlib.book import PROFILES
-from stainlib.claims import STATEMENTS, auroc_se, bottle_claims, check, claim_markdown, run_claims
+from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown, run_claims
+from stainlib.paper import STATEMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,6 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
         (project / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "results", project / "results")
     (project / "data").mkdir()
-    shutil.copy(ROOT / "data" / "paper_tables.csv", project / "data" / "paper_tables.csv")
     make_synthetic(project / "data" / "synthetic", PROFILES["fast"]["categories"], n_train=8, n_test=6, size=64)
     env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     os.environ.update(env)
@@ -102,7 +102,7 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
 
 
 def test_the_stain_is_ranked_among_the_corruptions_only_when_every_corruption_of_table_3_was_run(tmp_path):
-    from stainlib.sweep import TABLE_3_CORRUPTIONS
+    from stainlib.paper import TABLE_3_CORRUPTIONS
 
     def write(corruption, value):
         run = tmp_path / f"aesc-{corruption}-s0"
@@ -122,7 +122,7 @@ def test_the_stain_is_ranked_among_the_corruptions_only_when_every_corruption_of
 def test_the_stain_is_ranked_by_the_mean_of_its_seeds_never_by_its_best_seed(tmp_path):
     # The committed bottle study has 3 Stain seeds and one of each other corruption: seed 0 of the Stain alone was
     # the best of its three seeds, and would have made the Stain look first.
-    from stainlib.sweep import TABLE_3_CORRUPTIONS
+    from stainlib.paper import TABLE_3_CORRUPTIONS
 
     for c in TABLE_3_CORRUPTIONS:
         if c != "stain":

@@ -9,8 +9,9 @@ from conftest import SIZE
 
 from stainlib import sweep as sweep_module
 from stainlib.noise import PAPER_CORRUPTIONS
+from stainlib.paper import GRIDS, TABLE_3_CORRUPTIONS
 from stainlib.spec import RunSpec
-from stainlib.sweep import GRIDS, TABLE_3_CORRUPTIONS, sweep
+from stainlib.sweep import sweep
 from stainlib.tables import make_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +169,7 @@ def test_slurm_array_script_runs_one_run_per_task_and_skips_complete_ones(wood, 
 
 
 def test_the_claims_grid_trains_exactly_the_runs_the_claims_of_tables_1_2_compare():
-    from stainlib.claims import RUN_LABELS
+    from stainlib.paper import RUN_LABELS
 
     grid = {f"{m}-{c}": methods for m, c, methods in GRIDS["claims"]}
     assert set(grid) == set(RUN_LABELS)

@@ -54,6 +54,14 @@ def test_no_synthetic_category_shares_a_name_with_an_mvtec_ad_category():
     assert not any(c.startswith("synth_") for c in MVTEC_CATEGORIES)
 
 
+def test_synthetic_or_real_is_told_by_the_category_name_alone_with_no_data_on_the_machine():
+    from stainlib.data import MVTEC_CATEGORIES
+    from stainlib.synthetic import is_synthetic_category
+
+    assert all(is_synthetic_category(c) for c in SYNTHETIC_CATEGORIES)
+    assert not any(is_synthetic_category(c) for c in MVTEC_CATEGORIES)
+
+
 def test_grain_defects_stay_inside_the_grey_range_of_their_own_good_image():
     # An identity network trained on good images can copy such a defect (book chapter 4); the 'wood' defects cannot
     # be copied that way: a hole is darker than any good wood pixel.
