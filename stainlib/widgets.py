@@ -10,7 +10,8 @@
   pictures in the browser (``jsdlink``): the model dropdown selects a page of an outer ``Stack``, the Stain preset a
   page of the Stain's ``Stack``, and the seed slider a page of every per-model ``Stack`` of seeds.  So choosing a model,
   a preset or a seed shows the matching picture with no kernel.  The fine Stain sliders (size, grey level, irregularity,
-  edge blur) are disabled there: they need Python.
+  edge blur) are disabled there, under a "live only" title and without their readouts: they need Python, and a preset
+  cannot move them without it, so a readout would show values that the picture does not use.
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
   change redraws the picture with :func:`render_corruption`, as the explorer always did.  For a model with a
   ``-code`` reading (Drops, Gaussian, Mix1), the "authors' code reading" box shows the paper's reading and the
@@ -151,8 +152,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
 
     ``seeds`` and ``side`` size the static mode: the seeds pre-rendered and the longest side of the pictures.  The
     returned ``VBox`` also carries ``.parts``, a namespace of its widgets (``model``, ``seed``, ``preset``, ``size``,
-    ``level``, ``jitter``, ``blur``, ``compare``, ``note``, ``view``, ``rendered``, ``picture``, ``renders``, ``links``,
-    ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message does.
+    ``level``, ``jitter``, ``blur``, ``compare``, ``fine_title``, ``note``, ``view``, ``rendered``, ``picture``,
+    ``renders``, ``links``, ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message
+    does.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -189,6 +191,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     fine = [size, level, jitter, blur, compare]
     for control in fine:
         control.disabled = True  # until a kernel answers: the static page cannot redraw them
+    for control in (size, level, jitter, blur):
+        control.readout = False  # static: a preset cannot move them, so their values would contradict the picture
+    fine_title = w.HTML("<b>Live only</b> (run the chapter: Jupyter, Colab or Binder):", layout=layout)
     note = w.HTML(
         "<i>Pre-rendered pictures: choose the model, a seed (0 to "
         f"{seeds - 1}) or a Stain preset. Run the chapter (Jupyter, Colab or Binder) to make every slider live.</i>"
@@ -273,6 +278,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         for link in [*links, probe_link]:
             link.unlink()
         seed.max = 99
+        for control in (size, level, jitter, blur):
+            control.readout = True
+        fine_title.value = "<b>Stain settings</b> (live):"
         note.value = "<i>Live: every control redraws the picture.</i>"
         redraw()
         view.selected_index = 1
@@ -308,7 +316,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     preset.observe(on_preset, names="value")
     probe.observe(go_live, names="value")
 
-    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox(fine)]), note, view, probe])
+    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox([fine_title, *fine])]), note, view, probe])
     box.parts = SimpleNamespace(
         model=model,
         seed=seed,
@@ -325,6 +333,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         links=links,
         probe=probe,
         compare=compare,
+        fine_title=fine_title,
     )
     box.go_live = go_live
     return box

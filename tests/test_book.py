@@ -40,8 +40,8 @@ def test_chapter_follows_the_template(entry):
     c = cells(entry)
     kinds = [k for k, _, _ in c]
     text = [s for _, s, _ in c]
-    # 0: the Colab install cell; 1: title and what you will learn; 2: parameters; then the idea, code, summary and
-    # exercises, in that order.
+    # 0: the Colab install cell; 1: title and what you will learn; 2: parameters; then the idea, code, summary,
+    # exercises and review questions, in that order.
     assert kinds[0] == "code" and "google.colab" in text[0] and "remove-cell" in c[0][2]
     assert kinds[1] == "markdown" and text[1].startswith("# ") and "**What you will learn**" in text[1]
     assert "parameters" in c[2][2]
@@ -52,9 +52,14 @@ def test_chapter_follows_the_template(entry):
     assert "nbval-ignore-output" in c[3][2]  # its output names the machine's device: not compared by nbval
     summary = next(i for i, s in enumerate(text) if s.startswith("## Summary"))
     exercises = next(i for i, s in enumerate(text) if s.startswith("## Exercises"))
-    assert summary < exercises == len(c) - 1
+    assert summary < exercises == len(c) - 2
     n_exercises = len(re.findall(r"^\d+\. ", text[exercises], re.M))
     assert 2 <= n_exercises <= 4
+    review = text[-1]  # the chapter ends with 3 to 5 review questions, each answer collapsed
+    assert review.startswith("## Review questions")
+    n_questions = len(re.findall(r"^\d+\. ", review, re.M))
+    assert 3 <= n_questions <= 5
+    assert review.count("{admonition} Answer") == review.count(":class: dropdown") == n_questions
     assert any(k == "code" and "stainlib" in s for k, s, _ in c[3:summary])
     assert any("{cite}" in s for s in text), "every chapter cites what it uses"
 

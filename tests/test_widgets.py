@@ -100,6 +100,9 @@ def test_static_mode_shows_the_prerendered_pictures_and_disables_the_sliders_tha
     assert all(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert p.picture.value == b"", "no live picture is rendered into the saved state"
     assert "Colab" in p.note.value
+    # The sliders a static page cannot use say so, and show no readout that a preset would leave stale.
+    assert "Live only" in p.fine_title.value
+    assert not any(c.readout for c in (p.size, p.level, p.jitter, p.blur))
 
 
 def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
@@ -111,6 +114,7 @@ def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
     assert p.seed.max == 99
     assert not any(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert "Live" in p.note.value
+    assert all(c.readout for c in (p.size, p.level, p.jitter, p.blur)) and "Live only" not in p.fine_title.value
 
 
 def test_live_explorer_redraws_when_a_control_moves_and_disables_stain_controls_for_other_models(explorer):
