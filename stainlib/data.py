@@ -70,20 +70,20 @@ def _images(folder: Path, skipped: list | None = None) -> list[Path]:
             found.append(p)
         elif skipped is not None and p.name not in (".DS_Store", "Thumbs.db") and not p.name.startswith("."):
             why = (
-                "a link to nothing"
+                "links to nothing"
                 if p.is_symlink() and not p.exists()
-                else ("a sub-folder" if p.is_dir() else f"not an image ({p.suffix or 'no suffix'})")
+                else ("sub-folders" if p.is_dir() else (f"{p.suffix} files" if p.suffix else "files without a suffix"))
             )
             skipped.append((p, why))
     return found
 
 
 def skipped_words(skipped) -> str:
-    """``skipped`` ((path, why) pairs) in a few words: ``"2 not an image (.webp), 1 sub-folder"``."""
+    """``skipped`` ((path, why) pairs) in a few words: ``".webp files: 2, sub-folders: 1"``."""
     counts: dict[str, int] = {}
     for _, why in skipped:
         counts[why] = counts.get(why, 0) + 1
-    return ", ".join(f"{n} {why}" for why, n in counts.items())
+    return ", ".join(f"{why}: {n}" for why, n in counts.items())
 
 
 def train_fingerprint(root, category: str) -> dict:

@@ -105,7 +105,7 @@ def check_run(spec: RunSpec, run, retrain: bool = False, log=print) -> bool:
     """Whether ``run`` already holds the finished run of ``spec``; a run with other settings is an error.
 
     Returns False when the folder is empty or holds an unfinished (or shorter) run of the same spec, to be trained.
-    With ``retrain``, a folder made with other settings, or damaged (a file that fails its checksum or cannot be
+    With ``retrain``, a folder made with other settings or other training images, or damaged (a file that fails its checksum or cannot be
     read, a lost ``best.pt``), is cleared instead of refused, under the folder's lock; a folder that holds files
     stainlib did not write is never cleared (:class:`RunError` names them).
     """
@@ -120,6 +120,10 @@ def check_run(spec: RunSpec, run, retrain: bool = False, log=print) -> bool:
         if diffs:
             more = f"; {len(diffs) - 3} more" if len(diffs) > 3 else ""
             why = f"it was made with other settings ({'; '.join(diffs[:3])}{more})"
+        elif not why:
+            then = read_config(run).get("data", {}).get("fingerprint")
+            if then is not None and then != train_fingerprint(spec.data_root, spec.category):
+                why = "its training images changed since it was made"
         if why:
             _clear(run, why, log)
             return False
