@@ -105,9 +105,9 @@ def check_run(spec: RunSpec, run, retrain: bool = False, log=print) -> bool:
     """Whether ``run`` already holds the finished run of ``spec``; a run with other settings is an error.
 
     Returns False when the folder is empty or holds an unfinished (or shorter) run of the same spec, to be trained.
-    With ``retrain``, a folder made with other settings or other training images, or damaged (a file that fails its checksum or cannot be
-    read, a lost ``best.pt``), is cleared instead of refused, under the folder's lock; a folder that holds files
-    stainlib did not write is never cleared (:class:`RunError` names them).
+    With ``retrain``, a folder made with other settings or other training images, or damaged (a file that fails its
+    checksum or cannot be read, a lost ``best.pt``), is cleared instead of refused, under the folder's lock; a folder
+    that holds files stainlib did not write is never cleared (:class:`RunError` names them).
     """
     run = Path(run)
     if not (run / "config.json").exists():

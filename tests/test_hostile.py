@@ -877,3 +877,16 @@ def test_run_files_follow_the_umask_so_that_others_can_read_a_shared_results_fol
         os.umask(old)
     for name in ("config.json", "last.pt", "best.pt", "SHA256SUMS", "history.csv"):
         assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_meta_tensors_given_to_the_noise_and_the_metrics_are_refused_in_words():
+    from stainlib import metrics
+    from stainlib.noise import get_corruption
+
+    meta = torch.rand(2, 1, 64, 64, device="meta")
+    with pytest.raises(ValueError, match="'meta' device"):
+        get_corruption("stain")(meta, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="'meta' device"):
+        metrics.image_auroc(torch.rand(4, device="meta"), torch.tensor([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match="'meta' device"):
+        metrics.pixel_auroc(torch.rand(4, 1, 8, 8), torch.zeros(4, 1, 8, 8, device="meta"))
