@@ -24,12 +24,11 @@ import errno
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import torch
 
-from .files import LOCK_NAME, atomic_write, file_sha256, read_json, temporary_beside
+from .files import LOCK_NAME, atomic_write, file_sha256, read_json, temporary_beside, write_error
 from .models import AutoEncoder, build_model
 
 __all__ = [
@@ -102,7 +101,7 @@ def write_listed(run: Path, name: str, write) -> None:
         try:
             write(tmp)
         except OSError as exc:
-            raise _write_error(run / name, exc) from exc
+            raise write_error(run / name, exc) from exc
         digest = file_sha256(tmp)
         sums = read_checksums(run)
         _write_checksums(run, {**sums, name: [*sums.get(name, []), digest]})  # pending: old and new
@@ -110,12 +109,6 @@ def write_listed(run: Path, name: str, write) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     _write_checksums(run, {**read_checksums(run), name: [digest]})
-
-
-def _write_error(path: Path, exc: OSError) -> OSError:
-    free = shutil.disk_usage(path.parent).free
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    return OSError(exc.errno, f"cannot write {path}: {reason} ({free / 1e6:.0f} MB free on its disk)")
 
 
 class _Recorded:

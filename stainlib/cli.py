@@ -3,7 +3,7 @@
     stainlib synth     --out data/synthetic                       write the offline MVTec-like dataset
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
-    stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR]
+    stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR] [--unfinished]
     stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "read_json",
     "run_lock",
     "stale_temporaries",
+    "write_error",
 ]
 
 LOCK_NAME = ".lock"
@@ -77,14 +79,33 @@ def stale_temporaries(folder) -> list[Path]:
 
 
 def atomic_write(path, write) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``.
+
+    A write that fails (a full disk) is an ``OSError`` that names ``path`` (:func:`write_error`); the old file stays.
+    """
     path = Path(path)
     tmp = temporary_beside(path)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:
+            raise write_error(path, exc) from exc
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_error(path, exc: OSError) -> OSError:
+    """The ``OSError`` of a failed write, restated to name ``path`` and the room left on its disk."""
+    path = Path(path)
+    if str(path) in str(exc):
+        return exc
+    try:
+        free = f" ({shutil.disk_usage(path.parent).free / 1e6:.0f} MB free on its disk)"
+    except OSError:
+        free = ""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return OSError(exc.errno, f"cannot write {path}: {reason}{free}")
 
 
 def read_json(path):

@@ -28,7 +28,7 @@ from .book import shown_path
 from .checkpoints import foreign_files, load_checkpoint, read_config, read_listed_json, trained_epochs, write_listed
 from .data import MVTecAD, skipped_words, train_fingerprint
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
-from .files import LOCK_NAME, run_lock
+from .files import LOCK_NAME, run_lock, stale_temporaries
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
 from .spec import RunSpec, stored_settings
@@ -283,6 +283,8 @@ def evaluate(
 
 def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished) -> dict:
     t0 = time.perf_counter()
+    for tmp in stale_temporaries(run):  # left by a writer killed mid-write; this process holds the lock
+        tmp.unlink(missing_ok=True)
     config = read_config(run)
     settings = stored_settings(config)
     read_metrics(run)  # a broken metrics.json is an error now, not after the evaluation

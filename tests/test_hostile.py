@@ -890,3 +890,19 @@ def test_meta_tensors_given_to_the_noise_and_the_metrics_are_refused_in_words():
         metrics.image_auroc(torch.rand(4, device="meta"), torch.tensor([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="'meta' device"):
         metrics.pixel_auroc(torch.rand(4, 1, 8, 8), torch.zeros(4, 1, 8, 8, device="meta"))
+
+
+def test_a_full_disk_while_writing_a_small_run_file_names_the_file(tmp_path):
+    import errno
+
+    from stainlib.files import atomic_write
+
+    target = tmp_path / "history.csv"
+    target.write_text("old")
+
+    def full(_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OSError, match=r"cannot write .*history\.csv: No space left on device"):
+        atomic_write(target, full)
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
