@@ -101,6 +101,7 @@ def write_listed(run: Path, name: str, write) -> None:
         try:
             write(tmp)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)  # first, so that the free space said is what is left without it
             raise write_error(run / name, exc) from exc
         digest = file_sha256(tmp)
         sums = read_checksums(run)

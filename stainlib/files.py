@@ -89,6 +89,7 @@ def atomic_write(path, write) -> None:
         try:
             write(tmp)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)  # first, so that the free space said is what is left without it
             raise write_error(path, exc) from exc
         os.replace(tmp, path)
     finally:

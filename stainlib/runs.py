@@ -289,7 +289,8 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
     settings = stored_settings(config)
     read_metrics(run)  # a broken metrics.json is an error now, not after the evaluation
     planned, done = settings["epochs"], trained_epochs(run)
-    if isinstance(planned, int) and done < planned and not unfinished and (run / "history.csv").exists():
+    started = (run / "history.csv").exists() or (run / "best.pt").exists()  # else: "not trained yet", from load_run
+    if isinstance(planned, int) and done < planned and not unfinished and started:
         raise RunError(
             f"{run} is not finished: {done} of its {planned} epochs are trained (history.csv); finish it with the "
             "same train command, or evaluate it as it is with --unfinished (unfinished=True), which records the "

@@ -360,17 +360,24 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     best_pending = None  # the best weights so far, not yet written
     written_at, written_epoch = time.monotonic(), start
 
+    failed_write = None  # the OSError of a checkpoint that could not be written (a full disk)
+
     def flush():
-        nonlocal pending, best_pending, written_at, written_epoch, config_written
-        if best_pending is not None:
-            _save_checkpoint(run, "best.pt", best_pending)
-        if pending is not None:
-            if not config_written:  # a fresh run's config.json comes with its first checkpoint
-                write_config(run, run_config)
-                config_written = True
-            _save_checkpoint(run, "last.pt", pending)
-            _write_history(run, pending["history"])
-            written_epoch = pending["epoch"]
+        nonlocal pending, best_pending, written_at, written_epoch, config_written, failed_write
+        try:
+            if best_pending is not None:
+                _save_checkpoint(run, "best.pt", best_pending)
+                best_pending = None
+            if pending is not None:
+                if not config_written:  # a fresh run's config.json comes with its first checkpoint
+                    write_config(run, run_config)
+                    config_written = True
+                _save_checkpoint(run, "last.pt", pending)
+                _write_history(run, pending["history"])
+                written_epoch = pending["epoch"]
+        except OSError as exc:
+            failed_write = exc
+            raise
         pending = best_pending = None
         written_at = time.monotonic()
 
@@ -445,8 +452,9 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                     f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.5f}, val PSNR {val:.2f} dB, "
                     f"~{left:.0f} s left"
                 )
-    except BaseException:
-        flush()  # the last finished epoch (Ctrl-C, an error): resuming goes on from there
+    except BaseException as exc:
+        if exc is not failed_write:  # a write that failed is not tried again: its error says what happened
+            flush()  # the last finished epoch (Ctrl-C, an error): resuming goes on from there
         raise
     finally:
         bar.close()
