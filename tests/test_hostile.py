@@ -906,3 +906,24 @@ def test_a_full_disk_while_writing_a_small_run_file_names_the_file(tmp_path):
     with pytest.raises(OSError, match=r"cannot write .*history\.csv: No space left on device"):
         atomic_write(target, full)
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
+
+
+def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_written_again(tmp_path, monkeypatch):
+    import errno
+
+    import stainlib.train as train_module
+    from stainlib.files import write_error
+
+    real, calls = train_module._save_checkpoint, []
+
+    def save(run, name, state):
+        calls.append(name)
+        if name == "last.pt":
+            raise write_error(run / name, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        real(run, name, state)
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    cfg = TrainConfig(out=str(tmp_path / "run"), epochs=1, batch_size=4, device="cpu", progress=False)
+    with pytest.raises(OSError, match=r"cannot write .*last\.pt: No space left on device"):
+        fit(tiny(), images(8), images(4, seed=2), "stain", cfg, log=quiet)
+    assert calls == ["best.pt", "last.pt"]
