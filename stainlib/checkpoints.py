@@ -186,9 +186,10 @@ def read_listed_json(run, name: str, what=dict):
     path = run / name
     expected = read_checksums(run).get(name)
     if expected and file_sha256(path) not in expected:
+        remedy = "delete it and evaluate the run again" if name == "metrics.json" else "train the run anew (--retrain)"
         raise RunError(
             f"{path} was changed after stainlib wrote it (its SHA-256 is not the one in {run / CHECKSUMS}); restore "
-            "it, or delete it to have it written anew"
+            f"it, or {remedy}"
         )
     content = read_json(path)
     if not isinstance(content, what):

@@ -281,7 +281,7 @@ def main(argv=None) -> int:
 
     Unexpected errors are one line too, with their type; ``STAINLIB_DEBUG=1`` lets any error through as a traceback.
     Called from Python, it returns the exit status in every case (an error in the arguments too, status 2); a closed
-    output pipe (``... | head``) ends it quietly with status 141, as the signal would.
+    output pipe (``... | head``) ends it with status 141, as the signal would, silently where the output was all.
     """
     import os
     import pickle
@@ -306,6 +306,11 @@ def main(argv=None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass
+        if args.command != "table" and not getattr(args, "print_commands", False):  # work cut short: say so
+            try:
+                print(f"{prefix}: stopped: its output was closed (broken pipe)", file=sys.stderr)
+            except OSError:
+                pass
         return 141
     except Terminated:
         if debug:

@@ -142,7 +142,8 @@ def run_lock(folder):
             _lock(f)
         except OSError as exc:
             raise FolderInUse(
-                f"{folder} is in use by another process (another training of this run?); wait for it to finish"
+                f"{folder} is in use by another process (a training or an evaluation of this run?); "
+                "wait for it to finish"
             ) from exc
         held[key] = 1
         try:

@@ -8,15 +8,15 @@ interruption is written atomically into a run folder every ``checkpoint_every`` 
 (whichever comes first), after the last epoch, and when training stops on an exception (Ctrl-C included, and SIGTERM,
 which :func:`fit` turns into :class:`Terminated`, as ``docker stop`` and a SLURM preemption send it): then the state
 of the last finished epoch is written before the exception goes on.  A training loss or a validation PSNR that is not
-finite stops the run with a ``FloatingPointError`` (the epochs before it are kept).
-Between checkpoints that state is kept as a copy in
-memory (on the device), so a checkpoint costs nothing on the epochs that write none:
+finite stops the run with a ``FloatingPointError`` (the epochs before it are kept).  Between checkpoints that state
+is kept as a copy in memory (on the device), so a checkpoint costs nothing on the epochs that write none:
 
 * ``config.json`` — the model, the data and the training settings (enough to rebuild both), written with the first
   checkpoint, so a run that fails before its first epoch ends leaves no settings behind to refuse a corrected retry;
   its ``data`` may hold a ``fingerprint`` of the training images (:func:`stainlib.data.train_fingerprint`), compared
   on resume: a run is never resumed on changed data;
-* ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
+* ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``
+  (where ``config.json`` and ``metrics.json`` are listed too);
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
 
 (How these files are written and checked is :mod:`stainlib.checkpoints`; the precision is :mod:`stainlib.precision`.)
