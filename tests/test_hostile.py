@@ -3,6 +3,10 @@
 Each test is one case that failed before the fix: a foreign folder deleted by ``synth``, two trainers on one run
 folder, a kill between a checkpoint and its checksum, 16-bit images, 0/1 and coloured masks, unseeded weights, a last
 batch of one image, files left behind by a refused run, and exceptions that reached the user as tracebacks.
+
+The second part is issue 26: ``--retrain`` beside another trainer or over files stainlib did not write, unfinished
+runs evaluated as finished, resumes on changed data, unlocked evaluations, non-finite learning rates, SIGTERM, results
+files edited unseen, and about twenty errors that named the wrong thing (or nothing).
 """
 
 import contextlib
