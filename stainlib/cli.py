@@ -3,7 +3,7 @@
     stainlib synth     --out data/synthetic                       write the offline MVTec-like dataset
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
-    stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR]
+    stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR] [--unfinished]
     stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 
@@ -16,6 +16,7 @@ A run goes to ``<out>/<category>/<model>-<corruption>-s<seed>``.  The work is do
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 
@@ -23,9 +24,41 @@ from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
 from .paper import GRIDS, TABLE_COLUMNS
 from .runs import METHODS
-from .spec import BUDGETS, COLORS, RunSpec
+from .spec import BUDGETS, COLORS, MAX_IMAGE_SIZE, MAX_SEED, RunSpec
+from .synthetic import MIN_SIZE as SYNTH_MIN_SIZE
 
 __all__ = ["main"]
+
+
+def _integer(low: int, high: int | None = None, why: str = ""):
+    """An argparse type: an integer from ``low`` to ``high``; argparse names the flag in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}{why}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text}")
+    return value
+
+
+_SEED = _integer(0, MAX_SEED)
+_SIZE = _integer(1, MAX_IMAGE_SIZE, " (MVTec AD's images are at most 1024 px)")
+_COUNT = _integer(1)
 
 
 def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
@@ -34,18 +67,20 @@ def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
         p.add_argument("--category", required=True)
         p.add_argument("--model", choices=list(MODELS), default="aesc")
         p.add_argument("--corruption", default="stain", help=f"one of: {', '.join(CORRUPTIONS)}")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=_SEED, default=0)
     else:
         p.add_argument("--categories", nargs="+", required=True)
-        p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--image-size", type=int, default=256)
+        p.add_argument("--seeds", type=_SEED, nargs="+", default=[0])
+    p.add_argument("--image-size", type=_SIZE, default=256)
     p.add_argument("--color", choices=list(COLORS), default="gray")
     p.add_argument("--budget", choices=list(BUDGETS), help="a named budget: paper = 250 epochs of 2,000 samples")
-    p.add_argument("--epochs", type=int, help="default 250, or the budget's (overrides it)")
-    p.add_argument("--samples-per-epoch", type=int, help="training images per epoch (default: one pass)")
-    p.add_argument("--val-samples", type=int, help="corrupted validation samples per PSNR (default: each image once)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=_COUNT, help="default 250, or the budget's (overrides it)")
+    p.add_argument("--samples-per-epoch", type=_COUNT, help="training images per epoch (default: one pass)")
+    p.add_argument(
+        "--val-samples", type=_COUNT, help="corrupted validation samples per PSNR (default: each image once)"
+    )
+    p.add_argument("--lr", type=_positive_float, default=1e-3)
+    p.add_argument("--batch-size", type=_COUNT, default=16)
     p.add_argument(
         "--decoder",
         choices=list(DECODERS),
@@ -70,10 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="write the synthetic MVTec-like dataset")
     s.add_argument("--out", default="data/synthetic")
     s.add_argument("--categories", nargs="*")
-    s.add_argument("--n-train", type=int, default=60)
-    s.add_argument("--n-test", type=int, default=30)
-    s.add_argument("--image-size", type=int, default=256)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-train", type=_COUNT, default=60)
+    s.add_argument("--n-test", type=_COUNT, default=30)
+    s.add_argument(
+        "--image-size", type=_integer(SYNTH_MIN_SIZE, MAX_IMAGE_SIZE, " (the generator draws from 16 px)"), default=256
+    )
+    s.add_argument("--seed", type=_SEED, default=0)
     s.add_argument("--overwrite", action="store_true", help="replace category folders the generator did not make")
 
     d = sub.add_parser("download", help="download the real MVTec AD (needs internet)")
@@ -91,25 +128,32 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--method", choices=METHODS, default="residual")
     e.add_argument("--data-root", help="read the test data from here instead of the run's own data root")
-    e.add_argument("--n-samples", type=int, default=30, help="Monte-Carlo dropout passes")
+    e.add_argument("--n-samples", type=_integer(2), default=30, help="Monte-Carlo dropout passes")
     e.add_argument("--device", default="auto")
+    e.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="evaluate a run that has not trained all its epochs (metrics.json records the epochs trained)",
+    )
 
     w = sub.add_parser("sweep", help="train and evaluate a grid of runs")
     w.add_argument("--grid", choices=list(GRIDS), required=True)
     _spec_arguments(w, one_category=False)
-    w.add_argument("--n-samples", type=int, default=30, help="Monte-Carlo dropout passes")
-    w.add_argument("--jobs", type=int, default=1)
+    w.add_argument("--n-samples", type=_integer(2), default=30, help="Monte-Carlo dropout passes")
+    w.add_argument("--jobs", type=_COUNT, default=1)
     w.add_argument(
         "--print-commands",
         action="store_true",
         help="print one `stainlib sweep ... --task K` command per run and exit (for tools/slurm_array.sh)",
     )
-    w.add_argument("--task", type=int, help="run only the K-th run of the grid (0-based), as a job-array task does")
+    w.add_argument(
+        "--task", type=_integer(0), help="run only the K-th run of the grid (0-based), as a job-array task does"
+    )
 
     b = sub.add_parser("table", help="write a results table in the paper's layout")
     b.add_argument("results")
     b.add_argument("--table", choices=list(TABLE_COLUMNS), required=True)
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=_SEED, default=0)
     return p
 
 
@@ -176,7 +220,14 @@ def _run(args) -> int:
     elif args.command == "evaluate":
         from .runs import evaluate
 
-        evaluate(args.run, args.method, n_samples=args.n_samples, device=args.device, data_root=args.data_root)
+        evaluate(
+            args.run,
+            args.method,
+            n_samples=args.n_samples,
+            device=args.device,
+            data_root=args.data_root,
+            unfinished=args.unfinished,
+        )
     elif args.command == "sweep":
         from .sweep import sweep, task_commands
 
@@ -218,32 +269,70 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(lines) if lines else type(exc).__name__
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
+
+
 def main(argv=None) -> int:
-    """Run the command line; errors are one line on stderr (exit 2), Ctrl-C says how to resume (exit 130).
+    """Run the command line; errors are one line on stderr (exit 2), Ctrl-C says how to resume (exit 130), and so
+    does SIGTERM during training (exit 143, the finished epochs saved).
 
     Unexpected errors are one line too, with their type; ``STAINLIB_DEBUG=1`` lets any error through as a traceback.
+    Called from Python, it returns the exit status in every case (an error in the arguments too, status 2); a closed
+    output pipe (``... | head``) ends it with status 141, as the signal would, silently where the output was all.
     """
     import os
     import pickle
 
     import matplotlib
 
+    from .train import Terminated
+
     matplotlib.use("Agg")  # the command line draws into files only
     _keep_large_blocks()
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (or the help)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     prefix = f"stainlib {args.command}"
     debug = os.environ.get("STAINLIB_DEBUG", "") not in ("", "0")
     try:
         return _run(args)
+    except BrokenPipeError:
+        try:  # stdout's reader is gone: keep the interpreter from failing on the final flush
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        if args.command != "table" and not getattr(args, "print_commands", False):  # work cut short: say so
+            try:
+                print(f"{prefix}: stopped: its output was closed (broken pipe)", file=sys.stderr)
+            except OSError:
+                pass
+        return 141
+    except Terminated:
+        if debug:
+            raise
+        print(
+            f"{prefix}: terminated (SIGTERM); the finished epochs are saved: run the same command to resume",
+            file=sys.stderr,
+        )
+        return 143
     except KeyboardInterrupt:
         if debug:
             raise
         print(f"{prefix}: interrupted; run the same command to resume", file=sys.stderr)
         return 130
-    except (*KNOWN_ERRORS, pickle.UnpicklingError) as exc:
+    except (*KNOWN_ERRORS, pickle.UnpicklingError, MemoryError) as exc:
         if debug:
             raise
-        if isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
+        if _out_of_memory(exc):
+            print(
+                f"{prefix}: error: out of memory ({_one_line(exc)[:120]}); use a smaller --image-size or --batch-size",
+                file=sys.stderr,
+            )
+        elif isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
             print(f"{prefix}: error: {exc}", file=sys.stderr)
         else:
             print(f"{prefix}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
@@ -251,6 +340,9 @@ def main(argv=None) -> int:
     except Exception as exc:
         if debug:
             raise
+        if _out_of_memory(exc):
+            print(f"{prefix}: error: out of memory; use a smaller --image-size or --batch-size", file=sys.stderr)
+            return 2
         print(
             f"{prefix}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
             "(run with STAINLIB_DEBUG=1 for the traceback)",

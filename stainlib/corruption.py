@@ -39,6 +39,8 @@ def check_image(image, values: bool = True) -> None:
         raise ValueError(f"image must be a torch.Tensor of shape (B, C, H, W), got {type(image).__name__}")
     if image.dim() != 4:
         raise ValueError(f"image must have rank 4 (B, C, H, W), got shape {tuple(image.shape)}")
+    if image.device.type == "meta":
+        raise ValueError("image is on the 'meta' device, which holds no values: use a cpu, cuda or mps tensor")
     if not image.is_floating_point():
         raise ValueError(f"image must be a float tensor with values in [0, 1], got dtype {image.dtype}")
     b, c, h, w = image.shape

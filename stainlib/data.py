@@ -10,10 +10,16 @@ Items are dicts with ``image`` (float ``(C, H, W)`` in [0, 1]), ``gt_mask`` (``(
 Images are 8-bit (any of Pillow's 8-bit modes: grey, palette, RGB, ...) or 16-bit greyscale, scaled by 65535; other
 modes (32-bit integers, floats) are refused, naming the mode.  In a mask, any non-zero pixel is a defect (masks
 stored as 0/255, as 0/1, or in colour all work); a defective image whose mask has no defect pixel is an error.
+
+Only files with the suffixes of :data:`IMAGE_SUFFIXES` are read; what a split's folder holds besides (files of other
+types, sub-folders, links to nothing) is counted in :attr:`MVTecAD.skipped` and named when a split is empty.
+:func:`train_fingerprint` sums up the training images (names, sizes, modification times) so that a run can tell
+when they change.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,7 @@ __all__ = [
     "DataError",
     "MVTecAD",
     "find_categories",
+    "train_fingerprint",
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -48,14 +55,48 @@ MVTEC_OBJECTS = [
 ]
 MVTEC_CATEGORIES = MVTEC_TEXTURES + MVTEC_OBJECTS
 MASK_READINGS = ("nearest", "code")
+MIN_TRAIN_IMAGES = 3  # with a fifth (rounded) for validation, the fewest that leave both splits one image or more
 
 
 class DataError(ValueError):
     """A dataset folder that does not have the MVTec AD layout, or a file in it that cannot be used."""
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _images(folder: Path, skipped: list | None = None) -> list[Path]:
+    """The image files of ``folder``, sorted; what else it holds is appended to ``skipped`` as (path, why)."""
+    found = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(p)
+        elif skipped is not None and p.name not in (".DS_Store", "Thumbs.db") and not p.name.startswith("."):
+            why = (
+                "links to nothing"
+                if p.is_symlink() and not p.exists()
+                else ("sub-folders" if p.is_dir() else (f"{p.suffix} files" if p.suffix else "files without a suffix"))
+            )
+            skipped.append((p, why))
+    return found
+
+
+def skipped_words(skipped) -> str:
+    """``skipped`` ((path, why) pairs) in a few words: ``".webp files: 2, sub-folders: 1"``."""
+    counts: dict[str, int] = {}
+    for _, why in skipped:
+        counts[why] = counts.get(why, 0) + 1
+    return ", ".join(f"{why}: {n}" for why, n in counts.items())
+
+
+def train_fingerprint(root, category: str) -> dict:
+    """A fingerprint of the training images of ``root/category`` (``train/good``): their number, total size, and
+    the SHA-256 of their names, sizes and modification times.  Equal fingerprints: the same files, untouched."""
+    folder = Path(root) / category / "train" / "good"
+    lines, total = [], 0
+    for p in _images(folder):
+        st = p.stat()
+        total += st.st_size
+        lines.append(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n")
+    digest = hashlib.sha256("".join(lines).encode()).hexdigest()
+    return {"folder": str(folder), "files": len(lines), "bytes": total, "sha256": digest}
 
 
 def find_categories(root) -> list[str]:
@@ -125,32 +166,55 @@ class MVTecAD(torch.utils.data.Dataset):
             )
             raise DataError(f"category {category!r} not found at {folder}; {where}")
         self.samples: list[tuple[Path, Path | None, str]] = []  # (image, mask or None, defect_type)
+        self.skipped: list[tuple[Path, str]] = []  # what the split's folders hold besides images: (path, why)
         if split in ("train", "val"):
-            good = _images(folder / "train" / "good")
+            good = _images(folder / "train" / "good", self.skipped)
             order = np.random.default_rng(seed).permutation(len(good))
             n_val = int(round(val_fraction * len(good)))
             chosen = sorted(order[:n_val]) if split == "val" else sorted(order[n_val:])
             self.samples = [(good[i], None, "good") for i in chosen]
+            if good and not self.samples:
+                raise DataError(
+                    f"split {split!r} of {folder} is empty: {folder / 'train' / 'good'} holds {len(good)} image(s), "
+                    f"and at least {MIN_TRAIN_IMAGES} are needed (about a fifth for validation, the rest for training)"
+                )
         else:
-            self.samples = self._index_test(folder)
+            self.samples = self._index_test(folder, self.skipped)
         if not self.samples:
-            raise DataError(f"split {split!r} of {folder} is empty")
+            where = folder / "train" / "good" if split in ("train", "val") else folder / "test"
+            reads = ", ".join(sorted(IMAGE_SUFFIXES))
+            also = f"; skipped: {skipped_words(self.skipped)}" if self.skipped else ""
+            raise DataError(f"split {split!r} of {folder} is empty: no image in {where} (read: {reads}){also}")
         self._cache: dict[int, dict] = {}
 
     @staticmethod
-    def _index_test(folder: Path):
+    def _index_test(folder: Path, skipped: list | None = None):
         test, truth = folder / "test", folder / "ground_truth"
         if not test.is_dir():
             raise DataError(f"missing test folder {test}")
         samples = []
         for defect_dir in sorted(p for p in test.iterdir() if p.is_dir()):
             defect = defect_dir.name
-            images = _images(defect_dir)
+            images = _images(defect_dir, skipped)
             if defect == "good":
                 samples += [(p, None, "good") for p in images]
                 continue
+            stems: dict[str, Path] = {}
+            for p in images:
+                if p.stem in stems:
+                    raise DataError(
+                        f"{defect_dir} holds two images named {p.stem!r} ({stems[p.stem].name} and {p.name}); both "
+                        f"would have the mask {p.stem}_mask.png: keep one of them"
+                    )
+                stems[p.stem] = p
             mask_dir = truth / defect
             masks = {p.name: p for p in _images(mask_dir)} if mask_dir.is_dir() else {}
+            odd = sorted(name for name in masks if not name.endswith("_mask.png"))
+            if odd:
+                raise DataError(
+                    f"{mask_dir / odd[0]} is not named as a mask: the mask of test/{defect}/<name>.png is "
+                    f"ground_truth/{defect}/<name>_mask.png; rename it, or move it out of {mask_dir}"
+                )
             for p in images:
                 name = f"{p.stem}_mask.png"
                 mask = masks.pop(name, None)

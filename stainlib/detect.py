@@ -26,6 +26,13 @@ def residual_map(image: torch.Tensor, reconstruction: torch.Tensor) -> torch.Ten
     return (image.float() - reconstruction.float()).abs().mean(1, keepdim=True)
 
 
+def _check_batch(image, what: str) -> None:
+    """Refuse what is not a non-empty ``(B, C, H, W)`` batch, naming ``what`` was given."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or len(image) == 0:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"{what} needs a (B, C, H, W) batch of at least one image, got {shape}")
+
+
 def _device_of(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -33,6 +40,7 @@ def _device_of(model) -> torch.device:
 @torch.no_grad()
 def reconstruct(model, image: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """The model's reconstruction of ``image`` in eval mode (no dropout), batch by batch, on the model's device."""
+    _check_batch(image, "reconstruct")
     model.eval()
     device = _device_of(model)
     out = [model(image[i : i + batch_size].to(device)).float() for i in range(0, len(image), batch_size)]
@@ -78,6 +86,7 @@ def uncertainty_map(
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
+    _check_batch(image, "uncertainty_map")
     model.eval()
     device = _device_of(model)
     chunk = chunk or (16 if device.type == "cpu" else 512)

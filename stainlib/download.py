@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import string
 import tarfile
 import tempfile
 import urllib.error
@@ -91,7 +92,9 @@ def download_mvtec(
     if not todo:
         return root
     given = url or os.environ.get(URL_VARIABLE)
+    where = "--url" if url else (URL_VARIABLE if given else "the official address")
     url = given or MVTEC_URL + MVTEC_ARCHIVE
+    _check_url(url, where)
     if sha256 == "auto":
         sha256 = None if given else MVTEC_SHA256
     cache = root / ".download"
@@ -109,6 +112,27 @@ def download_mvtec(
     if missing:
         raise DataError(f"the downloaded archives hold no category {', '.join(missing)}")
     return root
+
+
+def _check_url(url: str, where: str) -> None:
+    """Refuse an address whose template holds another field than ``{category}``, or that ends in no file name."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(url) if f is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"the address {url!r} ({where}) is not a valid template: {exc}; write braces as {{{{ }}}}"
+        ) from exc
+    odd = [f for f in fields if f != "category"]
+    if odd:
+        raise ValueError(
+            f"the address {url!r} ({where}) holds {{{odd[0]}}}; the only field it may hold is {{category}} (write "
+            "other braces as {{ and }})"
+        )
+    name = url.split("?")[0].split("/")[-1]
+    if name in ("", ".", ".."):
+        raise ValueError(
+            f"the address {url!r} ({where}) does not end in an archive's file name (such as bottle.tar.xz)"
+        )
 
 
 def _download(url: str, cache: Path, sha256: str | None, timeout: float, progress: bool, root: Path) -> Path:

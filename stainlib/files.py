@@ -9,6 +9,10 @@ new one, never a mix; each call has its own temporary name, so two writers of on
 error.  :func:`run_lock` holds an exclusive lock on a folder (a run folder while it is trained): a second process that
 asks for it is refused at once with :class:`FolderInUse`.  It uses ``fcntl.flock`` on Linux and macOS and
 ``msvcrt.locking`` on Windows; the lock is released by the operating system when the process ends, however it ends.
+Within one thread the lock is re-entrant (``train`` holds it while it checks, clears and trains a folder), so a nested
+``run_lock`` of the same folder passes through.  Files are written with the permissions the umask allows (as ``open``
+does), not ``mkstemp``'s 0600, so other users of a shared results folder can read them.  :func:`stale_temporaries`
+lists the temporary files a killed writer left behind, for their folder's lock holder to delete.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 __all__ = [
@@ -29,9 +35,12 @@ __all__ = [
     "read_json",
     "run_lock",
     "shown_path",
+    "stale_temporaries",
+    "write_error",
 ]
 
 LOCK_NAME = ".lock"
+_held = threading.local()  # the folders whose lock this thread holds: {resolved path: depth}
 
 
 class FolderInUse(RuntimeError):
@@ -51,19 +60,58 @@ def temporary_beside(path) -> Path:
     """A new, empty file beside ``path`` with a name of its own (``.<name>.<random>.tmp``), for a later rename."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        if os.name != "nt":
+            os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def stale_temporaries(folder) -> list[Path]:
+    """The temporary files of :func:`temporary_beside` in ``folder`` (``.<name>.<random>.tmp``): left by a killed
+    writer when no one holds the folder's lock."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(".*.tmp") if p.is_file() and p.name.count(".") >= 3)
+
+
 def atomic_write(path, write) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``.
+
+    A write that fails (a full disk) is an ``OSError`` that names ``path`` (:func:`write_error`); the old file stays.
+    """
     path = Path(path)
     tmp = temporary_beside(path)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # first, so that the free space said is what is left without it
+            raise write_error(path, exc) from exc
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_error(path, exc: OSError) -> OSError:
+    """The ``OSError`` of a failed write, restated to name ``path`` and the room left on its disk."""
+    path = Path(path)
+    if str(path) in str(exc):
+        return exc
+    try:
+        free = f" ({shutil.disk_usage(path.parent).free / 1e6:.0f} MB free on its disk)"
+    except OSError:
+        free = ""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return OSError(exc.errno, f"cannot write {path}: {reason}{free}")
 
 
 def read_json(path):
@@ -79,21 +127,34 @@ def read_json(path):
 def run_lock(folder):
     """Hold an exclusive lock on ``folder`` (created if needed) for the ``with`` block, or raise :class:`FolderInUse`.
 
-    The lock is the file ``<folder>/.lock``, locked without waiting.  It is not re-entrant: one holder per folder.
+    The lock is the file ``<folder>/.lock``, locked without waiting.  One holder per folder; within the thread that
+    holds it, a nested ``run_lock`` of the same folder passes through.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    held = _held.__dict__.setdefault("folders", {})
+    key = str(folder.resolve())
+    if key in held:  # this thread holds it already
+        held[key] += 1
+        try:
+            yield folder
+        finally:
+            held[key] -= 1
+        return
     f = open(folder / LOCK_NAME, "a+b")
     try:
         try:
             _lock(f)
         except OSError as exc:
             raise FolderInUse(
-                f"{folder} is in use by another process (another training of this run?); wait for it to finish"
+                f"{folder} is in use by another process (a training or an evaluation of this run?); "
+                "wait for it to finish"
             ) from exc
+        held[key] = 1
         try:
             yield folder
         finally:
+            del held[key]
             _unlock(f)
     finally:
         f.close()

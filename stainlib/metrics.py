@@ -43,6 +43,8 @@ def _array(x, what: str):
     """
     if isinstance(x, torch.Tensor):
         x = x.detach()
+        if x.device.type == "meta":
+            raise ValueError(f"{what}: the scores are on the 'meta' device, which holds no values")
         if x.is_complex():
             raise ValueError(f"{what}: complex scores cannot be ordered")
         if x.is_floating_point() and x.element_size() < 4:
@@ -64,6 +66,8 @@ def _on(x, like):
     """``x`` (array, tensor on any device, or list) on the backend and device of ``like``."""
     if isinstance(x, torch.Tensor):
         x = x.detach()
+        if x.device.type == "meta":
+            raise ValueError("the labels or masks are on the 'meta' device, which holds no values")
     if isinstance(like, np.ndarray):
         return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     return torch.as_tensor(x, device=like.device)

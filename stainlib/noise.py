@@ -258,6 +258,9 @@ class Mixture(CorruptionModel):
     """Apply one of several models to each image, drawn per image with the given probabilities (Mix1, Mix2)."""
 
     def __init__(self, components: dict, name: str = "mixture"):
+        for key, weight in components.items():
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"mixture weight of {key!r} must be a probability (0 to 1), got {weight}")
         total = sum(components.values())
         if not components or abs(total - 1.0) > 1e-6:
             raise ValueError(f"mixture weights must sum to 1, got {total}")

@@ -8,21 +8,26 @@
 
 A run's initial weights are drawn from its seed (:func:`new_model`), without touching the caller's random state, so
 the same spec trained twice gives the same weights.
+
+Training, clearing a folder for ``retrain`` and evaluating each hold the run folder's lock
+(:func:`stainlib.files.run_lock`), so none of them mixes its files with another process's.  ``retrain`` clears a
+folder made with other settings, or damaged, but never one that holds files stainlib did not write (it names them).
+An unfinished run (fewer epochs in its ``history.csv`` than its config asks) is not evaluated unless asked
+(``unfinished=True``, ``--unfinished``), and then its ``metrics.json`` records the epochs, steps and images trained.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from .checkpoints import read_config
-from .data import MVTecAD
+from .checkpoints import foreign_files, load_checkpoint, read_config, read_listed_json, trained_epochs, write_listed
+from .data import MVTecAD, skipped_words, train_fingerprint
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
-from .files import atomic_write, read_json, shown_path
+from .files import LOCK_NAME, run_lock, shown_path, stale_temporaries
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
 from .plotting import detection_figure
@@ -46,33 +51,83 @@ METHODS = ("residual", "uncertainty", "combined")
 
 
 def read_metrics(run) -> dict:
-    """A run folder's ``metrics.json`` (``{method: result}``), empty when it has none."""
+    """A run folder's ``metrics.json`` (``{method: result}``), empty when it has none; checked against
+    ``SHA256SUMS`` where it is listed there, and for its layout (an object of objects)."""
     path = Path(run) / "metrics.json"
-    return read_json(path) if path.exists() else {}
+    if not path.exists():
+        return {}
+    metrics = read_listed_json(run, "metrics.json")
+    bad = [k for k, v in metrics.items() if not isinstance(v, dict)]
+    if bad:
+        raise ValueError(f"{path}: the entry {bad[0]!r} is not an object of results; delete or repair the file")
+    return metrics
 
 
 def _write_metrics(run: Path, method: str, result: dict) -> None:
     merged = read_metrics(run)
     merged[method] = result
-    atomic_write(run / "metrics.json", lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
+    write_listed(run, "metrics.json", lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
+
+
+def _damage(run: Path) -> str | None:
+    """Why the run folder ``run`` cannot be loaded or resumed as it is (a damaged or missing file), or None."""
+    try:
+        read_config(run)
+        read_metrics(run)
+        for name in ("last.pt", "best.pt"):
+            if (run / name).exists():
+                load_checkpoint(run, name)
+    except (RunError, ValueError, OSError) as exc:
+        return str(exc).splitlines()[0]
+    if (run / "last.pt").exists() and not (run / "best.pt").exists():
+        return "its best.pt is missing"
+    return None
+
+
+def _clear(run: Path, why: str, log) -> None:
+    """Delete the files of the run folder ``run`` (not its lock) to train it anew; refuse if stainlib did not write
+    all of them."""
+    with run_lock(run):
+        foreign = foreign_files(run)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise RunError(
+                f"refusing to retrain {run} ({why}): it holds files stainlib did not write ({shown}); move them out "
+                "of the folder, then run again"
+            )
+        log(f"retraining {run}: {why}")
+        for p in run.iterdir():
+            if p.name != LOCK_NAME:
+                p.unlink()
 
 
 def check_run(spec: RunSpec, run, retrain: bool = False, log=print) -> bool:
     """Whether ``run`` already holds the finished run of ``spec``; a run with other settings is an error.
 
     Returns False when the folder is empty or holds an unfinished (or shorter) run of the same spec, to be trained.
-    With ``retrain``, a folder made with other settings is deleted instead of refused.
+    With ``retrain``, a folder made with other settings or other training images, or damaged (a file that fails its
+    checksum or cannot be read, a lost ``best.pt``), is cleared instead of refused, under the folder's lock; a folder
+    that holds files stainlib did not write is never cleared (:class:`RunError` names them).
     """
     run = Path(run)
     if not (run / "config.json").exists():
-        if (run / "last.pt").exists() and retrain:
-            shutil.rmtree(run)
+        if retrain and any((run / name).exists() for name in ("last.pt", "best.pt", "metrics.json")):
+            _clear(run, "it has no config.json", log)
         return False
+    if retrain:
+        why = _damage(run)
+        diffs = [] if why else spec.differences(read_config(run))
+        if diffs:
+            more = f"; {len(diffs) - 3} more" if len(diffs) > 3 else ""
+            why = f"it was made with other settings ({'; '.join(diffs[:3])}{more})"
+        elif not why:
+            then = read_config(run).get("data", {}).get("fingerprint")
+            if then is not None and then != train_fingerprint(spec.data_root, spec.category):
+                why = "its training images changed since it was made"
+        if why:
+            _clear(run, why, log)
+            return False
     diffs = spec.differences(read_config(run))
-    if diffs and retrain:
-        log(f"retraining {run}: it was made with other settings ({'; '.join(diffs)})")
-        shutil.rmtree(run)
-        return False
     if diffs:
         raise RunError(
             f"run folder {run} was made with other settings; refusing to reuse it (pass retrain=True, or "
@@ -109,7 +164,12 @@ def train(
     net = new_model(spec)
     net.check_input(torch.zeros(1, net.config["in_channels"], spec.image_size, spec.image_size))
     pick_device(device)
-    check_run(spec, run, retrain=retrain, log=log)
+    with run_lock(run):  # held from the check (and a retrain's clearing) to the end of the training
+        check_run(spec, run, retrain=retrain, log=log)
+        return _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile)
+
+
+def _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile) -> Path:
     cfg = TrainConfig(
         out=str(run),
         epochs=spec.epochs,
@@ -121,11 +181,12 @@ def train(
         device=device,
         compile=compile,
         progress=progress,
-        data=spec.data_config(),
+        data={**spec.data_config(), "fingerprint": train_fingerprint(spec.data_root, spec.category)},
     )
+    skipped = f" (skipped: {skipped_words(train_set.skipped)})" if train_set.skipped else ""
     log(
-        f"data: {Path(spec.data_root) / spec.category}: {len(train_set)} training, {len(val_set)} validation images; "
-        f"run folder: {run}"
+        f"data: {Path(spec.data_root) / spec.category}: {len(train_set)} training, {len(val_set)} validation images"
+        f"{skipped}; run folder: {run}"
     )
     result = fit(net, train_set, val_set, spec.corruption, cfg, log=log)
     log(f"best validation PSNR: {result['best_val_psnr']:.2f} dB")
@@ -195,6 +256,7 @@ def evaluate(
     figure: bool = True,
     spec: RunSpec | None = None,
     log=print,
+    unfinished: bool = False,
 ) -> dict:
     """Evaluate a run folder on its test split; merge the result into ``run/metrics.json`` and return it.
 
@@ -202,16 +264,46 @@ def evaluate(
     per-defect image AUROC, the counts, the data used and the seconds taken.  The data is read from the absolute root
     stored in the run (``data_root`` overrides it); with ``spec``, the run must have been made with it.  With
     ``figure``, saves ``figure_<method>.png``: the two best- and worst-detected defective images and the most
-    suspicious good one.
+    suspicious good one.  The run folder's lock is held throughout.  An unfinished run is refused unless
+    ``unfinished``; then the result's ``budget`` is what was trained, and ``unfinished`` says how far it got.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    t0 = time.perf_counter()
+    if n_samples < 2 and (method != "residual" or figure):
+        raise ValueError(
+            f"n_samples must be at least 2, got {n_samples} (--n-samples): the uncertainty map"
+            + (" (the figure shows it)" if method == "residual" else "")
+            + " is the variance of n_samples dropout passes"
+        )
     run = Path(run)
-    settings = stored_settings(read_config(run))
+    read_config(run)  # not a run folder: an error before a lock file is made in it
+    with run_lock(run):
+        return _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished)
+
+
+def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished) -> dict:
+    t0 = time.perf_counter()
+    for tmp in stale_temporaries(run):  # left by a writer killed mid-write; this process holds the lock
+        tmp.unlink(missing_ok=True)
+    config = read_config(run)
+    settings = stored_settings(config)
     read_metrics(run)  # a broken metrics.json is an error now, not after the evaluation
+    planned, done = settings["epochs"], trained_epochs(run)
+    started = (run / "history.csv").exists() or (run / "best.pt").exists()  # else: "not trained yet", from load_run
+    if isinstance(planned, int) and done < planned and not unfinished and started:
+        raise RunError(
+            f"{run} is not finished: {done} of its {planned} epochs are trained (history.csv); finish it with the "
+            "same train command, or evaluate it as it is with --unfinished (unfinished=True), which records the "
+            "epochs trained"
+        )
+    missing = [k for k in ("data_root", "category", "image_size", "color", "model") if settings[k] is None]
+    if missing:
+        raise RunError(
+            f"{run / 'config.json'} does not say the run's {missing[0]}; the file is damaged: restore it, or retrain "
+            "the run (--retrain)"
+        )
     if spec is not None:
-        diffs = spec.differences(read_config(run), extend=False)
+        diffs = spec.differences(config, extend=False)
         if diffs:
             raise RunError(f"run folder {run} was not made with this spec:\n  " + "\n  ".join(diffs))
     root = Path(data_root).resolve() if data_root is not None else Path(settings["data_root"])
@@ -243,10 +335,16 @@ def evaluate(
             "n_test": len(labels),
             "n_val": None if val is None else len(val),
         },
-        "budget": read_config(run).get("budget"),
+        "budget": config.get("budget"),
         "device": str(dev),
         "seconds": None,
     }
+    if isinstance(planned, int) and done < planned:
+        result["unfinished"] = {"epochs_trained": done, "epochs_planned": planned}
+        b = result["budget"]
+        if b:
+            steps, per = b.get("steps_per_epoch"), b.get("samples_per_epoch")
+            result["budget"] = {**b, "epochs": done, "steps": steps and steps * done, "images_seen": per and per * done}
     if figure:
         _save_figure(run / f"figure_{method}.png", test, maps, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)

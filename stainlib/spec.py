@@ -13,15 +13,18 @@ pass over the training split per epoch, is much smaller on MVTec AD (11 steps of
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
 
-__all__ = ["BUDGETS", "COLORS", "RunSpec", "run_name", "stored_settings"]
+__all__ = ["BUDGETS", "COLORS", "MAX_IMAGE_SIZE", "MAX_SEED", "RunSpec", "run_name", "stored_settings"]
 
 COLORS = ("gray", "rgb")
+MAX_IMAGE_SIZE = 2048  # MVTec AD's images are at most 1024 px; far beyond, memory runs out before a step is done
+MAX_SEED = 2**63 - 1  # what the seeded generators accept
 VAL_FRACTION = 0.2
 BUDGETS = {
     "paper": {"epochs": 250, "samples_per_epoch": 2000, "val_samples": 500},
@@ -72,11 +75,18 @@ class RunSpec:
         for key in ("image_size", "epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if int(self.image_size) > MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"image_size must be at most {MAX_IMAGE_SIZE} px, got {self.image_size} (MVTec AD's images are 700 to "
+                "1024 px; the paper trains at 256)"
+            )
         for key in ("samples_per_epoch", "val_samples"):
             if getattr(self, key) is not None and int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be at least 1 or None, got {getattr(self, key)}")
-        if not float(self.lr) > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (0 <= int(self.seed) <= MAX_SEED):
+            raise ValueError(f"seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {self.seed}")
+        if not (math.isfinite(float(self.lr)) and float(self.lr) > 0):
+            raise ValueError(f"lr must be a positive, finite number, got {self.lr}")
 
     @property
     def name(self) -> str:

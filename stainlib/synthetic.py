@@ -26,6 +26,7 @@ __all__ = [
     "SYNTHETIC_DEFECTS",
     "SYNTHETIC_OBJECTS",
     "SYNTHETIC_TEXTURES",
+    "MIN_SIZE",
     "is_synthetic",
     "is_synthetic_category",
     "make_synthetic",
@@ -37,6 +38,8 @@ SYNTHETIC_PREFIX = "synth_"
 SYNTHETIC_TEXTURES = ["synth_weave", "synth_mesh", "synth_wood", "synth_grain"]
 SYNTHETIC_OBJECTS = ["synth_cap", "synth_screw"]
 SYNTHETIC_CATEGORIES = SYNTHETIC_TEXTURES + SYNTHETIC_OBJECTS
+MIN_SIZE = 16
+"""The smallest side the generator draws every defect at (a screw's chipped head needs it)."""
 
 
 _PNG_LEVEL = 1
@@ -385,6 +388,17 @@ def make_synthetic(
     stamp: real data, your own) is never deleted: it is an error, unless ``overwrite``.  Writing goes through a
     temporary folder, so an interrupted call leaves no half-written category.
     """
+    from .spec import MAX_IMAGE_SIZE
+
+    for name, value, low, high in (
+        ("n_train", n_train, 1, None),
+        ("n_test", n_test, 1, None),
+        ("size", size, MIN_SIZE, MAX_IMAGE_SIZE),
+        ("seed", seed, 0, None),
+    ):
+        if int(value) != value or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{name} must be an integer {bound}, got {value}")
     root = Path(root)
     categories = list(categories or SYNTHETIC_CATEGORIES)
     root.mkdir(parents=True, exist_ok=True)
@@ -401,28 +415,37 @@ def make_synthetic(
                 "refusing to replace it: choose another output folder, or pass overwrite=True (--overwrite)"
             )
         tmp = Path(tempfile.mkdtemp(prefix=f".{category}-", dir=root))
-        base = (seed * 1000 + SYNTHETIC_CATEGORIES.index(category)) * 100_000  # whatever else is made with it
-        (tmp / "train" / "good").mkdir(parents=True)
-        for i in range(n_train):
-            img, _ = synthetic_sample(category, base + i, size)
-            Image.fromarray(img).save(tmp / "train" / "good" / f"{i:03d}.png", compress_level=_PNG_LEVEL)
-        defects = SYNTHETIC_DEFECTS[category]
-        n_good = n_test // 3
-        kinds = ["good"] * n_good + [defects[i % len(defects)] for i in range(n_test - n_good)]
-        counters: dict[str, int] = {}
-        for i, kind in enumerate(kinds):
-            k = counters[kind] = counters.get(kind, -1) + 1
-            (tmp / "test" / kind).mkdir(parents=True, exist_ok=True)
-            img, mask = synthetic_sample(category, base + 50_000 + i, size, None if kind == "good" else kind)
-            Image.fromarray(img).save(tmp / "test" / kind / f"{k:03d}.png", compress_level=_PNG_LEVEL)
-            if kind != "good":
-                (tmp / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
-                path = tmp / "ground_truth" / kind / f"{k:03d}_mask.png"
-                Image.fromarray((mask * 255).astype(np.uint8)).save(path, compress_level=_PNG_LEVEL)
-        (tmp / ".synthetic").write_text(stamp)
+        try:
+            _write_category(tmp, category, n_train, n_test, size, seed)
+            (tmp / ".synthetic").write_text(stamp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # an error or Ctrl-C leaves no hidden half-written folder
+            raise
         if target.is_symlink() or target.is_file():
             target.unlink()
         elif target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
     return root
+
+
+def _write_category(tmp: Path, category: str, n_train: int, n_test: int, size: int, seed: int) -> None:
+    """Write one synthetic category into the empty folder ``tmp``."""
+    base = (seed * 1000 + SYNTHETIC_CATEGORIES.index(category)) * 100_000  # whatever else is made with it
+    (tmp / "train" / "good").mkdir(parents=True)
+    for i in range(n_train):
+        img, _ = synthetic_sample(category, base + i, size)
+        Image.fromarray(img).save(tmp / "train" / "good" / f"{i:03d}.png", compress_level=_PNG_LEVEL)
+    defects = SYNTHETIC_DEFECTS[category]
+    n_good = n_test // 3
+    kinds = ["good"] * n_good + [defects[i % len(defects)] for i in range(n_test - n_good)]
+    counters: dict[str, int] = {}
+    for i, kind in enumerate(kinds):
+        k = counters[kind] = counters.get(kind, -1) + 1
+        (tmp / "test" / kind).mkdir(parents=True, exist_ok=True)
+        img, mask = synthetic_sample(category, base + 50_000 + i, size, None if kind == "good" else kind)
+        Image.fromarray(img).save(tmp / "test" / kind / f"{k:03d}.png", compress_level=_PNG_LEVEL)
+        if kind != "good":
+            (tmp / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
+            path = tmp / "ground_truth" / kind / f"{k:03d}_mask.png"
+            Image.fromarray((mask * 255).astype(np.uint8)).save(path, compress_level=_PNG_LEVEL)

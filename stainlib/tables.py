@@ -83,14 +83,23 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
             run = results / cat / run_name(net.lower(), cor, seed, color)
             ours = read_metrics(run).get(meth)
             if ours is not None:
+                _check_result(run, meth, ours, metric)
                 used += [run] if run not in used else []
-                s = stored_settings(read_config(run))
-                dataset = ours.get("data", {}).get("dataset", dataset)
+                config = read_config(run)
+                s = stored_settings(config)
+                dataset = (ours.get("data") or {}).get("dataset", dataset)
                 provenance["data"].add("MVTec AD" if dataset == "mvtec_ad" else "synthetic")
                 provenance["size"].add(s["image_size"])
                 provenance["color"].add(s["color"])
-                provenance["epochs"].add(s["epochs"])
-                provenance["budget"].add(_budget_text(read_config(run)))
+                unfinished = ours.get("unfinished")
+                if unfinished:  # evaluated before its last epoch (--unfinished): what was trained
+                    provenance["epochs"].add(unfinished["epochs_trained"])
+                    text = _budget_text({**config, "budget": ours.get("budget") or config.get("budget")})
+                    done, planned = unfinished["epochs_trained"], unfinished["epochs_planned"]
+                    provenance["budget"].add(f"{text} (unfinished: {done} of {planned} epochs)")
+                else:
+                    provenance["epochs"].add(s["epochs"])
+                    provenance["budget"].add(_budget_text(config))
                 provenance["device"].add(ours["device"])
                 provenance["decoder"].add(s.get("decoder", "paper"))
             row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]
@@ -115,6 +124,17 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
         _write_csv(results / f"table_{table}.csv", rows, keys)
         (results / f"table_{table}.md").write_text(md)
     return {"rows": rows, "columns": columns, "provenance": prov, "markdown": md}
+
+
+def _check_result(run: Path, method: str, result: dict, metric: str) -> None:
+    """Refuse a ``metrics.json`` entry without the numbers a table shows, naming the file and the key."""
+    for key in (metric, "device"):
+        value = result.get(key)
+        if value is None or (key == metric and not isinstance(value, (int, float))):
+            raise ValueError(
+                f"{run / 'metrics.json'}: the {method!r} result has no {key!r} (got {value!r}); evaluate the run "
+                f"again (stainlib evaluate {run} --method {method})"
+            )
 
 
 def _write_csv(path: Path, rows: list[dict], keys: list[str]) -> None:

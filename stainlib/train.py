@@ -5,13 +5,18 @@ rest is the library's default, following the authors' published code where the p
 optimiser, batch size, schedule or epoch selection): Adam (lr 1e-3, the fused kernel), batch 16, ReduceLROnPlateau on
 the validation PSNR (factor 0.5), and the best-validation-PSNR weights kept.  Everything it needs to go on after an
 interruption is written atomically into a run folder every ``checkpoint_every`` epochs or ``checkpoint_seconds`` seconds
-(whichever comes first), after the last epoch, and when training stops on an exception (Ctrl-C included): then the state
-of the last finished epoch is written before the exception goes on.  Between checkpoints that state is kept as a copy in
-memory (on the device), so a checkpoint costs nothing on the epochs that write none:
+(whichever comes first), after the last epoch, and when training stops on an exception (Ctrl-C included, and SIGTERM,
+which :func:`fit` turns into :class:`Terminated`, as ``docker stop`` and a SLURM preemption send it): then the state
+of the last finished epoch is written before the exception goes on.  A training loss or a validation PSNR that is not
+finite stops the run with a ``FloatingPointError`` (the epochs before it are kept).  Between checkpoints that state
+is kept as a copy in memory (on the device), so a checkpoint costs nothing on the epochs that write none:
 
 * ``config.json`` — the model, the data and the training settings (enough to rebuild both), written with the first
   checkpoint, so a run that fails before its first epoch ends leaves no settings behind to refuse a corrected retry;
-* ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
+  its ``data`` may hold a ``fingerprint`` of the training images (:func:`stainlib.data.train_fingerprint`), compared
+  on resume: a run is never resumed on changed data;
+* ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``
+  (where ``config.json`` and ``metrics.json`` are listed too);
 * ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
 
 (How these files are written and checked is :mod:`stainlib.checkpoints`; the precision is :mod:`stainlib.precision`.)
@@ -46,8 +51,11 @@ kernels are large enough that their launch cost, which graphs save, is a small p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -55,13 +63,13 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, write_config
+from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, read_config, write_config
 from .checkpoints import check_settings as _check_settings
 from .checkpoints import load_checkpoint as _load_checkpoint
 from .checkpoints import save_checkpoint as _save_checkpoint  # fit calls it by this name (tests wrap it)
 from .checkpoints import write_history as _write_history
 from .corruption import CorruptionModel, check_image
-from .files import read_json, run_lock
+from .files import run_lock, stale_temporaries
 from .models import AutoEncoder
 from .noise import get_corruption
 from .precision import PRECISIONS, autocast, grad_scaler, pick_precision
@@ -70,6 +78,7 @@ __all__ = [
     "PRECISIONS",
     "RUNTIME_KEYS",
     "RunError",
+    "Terminated",
     "TrainConfig",
     "adam",
     "budget",
@@ -83,6 +92,27 @@ __all__ = [
     "psnr",
     "stack_images",
 ]
+
+
+class Terminated(KeyboardInterrupt):
+    """Training was stopped by SIGTERM; like Ctrl-C, the last finished epoch was saved and the run resumes."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Inside: SIGTERM raises :class:`Terminated` (in the main thread; elsewhere signals cannot be caught)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise Terminated("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -115,6 +145,8 @@ def pick_device(name: str = "auto") -> torch.device:
             device = torch.device(name)
         except RuntimeError as exc:
             raise ValueError(f"unknown device {name!r}: {exc}") from exc
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {name!r} cannot train or evaluate a model: use cpu, cuda, mps or auto (--device)")
         mps = getattr(torch.backends, "mps", None)
         if (device.type == "cuda" and not torch.cuda.is_available()) or (
             device.type == "mps" and not (mps is not None and mps.is_available())
@@ -203,6 +235,8 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
     cfg = TrainConfig(**config) if isinstance(config, dict) else config
     if cfg.epochs < 1 or cfg.batch_size < 1 or (cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1):
         raise ValueError("epochs, batch_size and samples_per_epoch must be at least 1")
+    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"the learning rate must be a positive, finite number, got {cfg.lr}")
     corrupt = get_corruption(corruption) if isinstance(corruption, str) else corruption
     corruption_name = corruption if isinstance(corruption, str) else getattr(corrupt, "name", type(corrupt).__name__)
     if len(train_set) == 0:
@@ -236,7 +270,7 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
             f"per batch: use batch_size >= 2 and at least 2 training images per epoch (or a larger image size)"
         )
     run = Path(cfg.out)
-    with run_lock(run):
+    with run_lock(run), _sigterm_raises():
         return _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, device, precision, run, log)
 
 
@@ -258,7 +292,9 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     run_config["budget"] = budget(
         n, len(val_images), cfg.epochs, cfg.batch_size, cfg.samples_per_epoch, cfg.val_samples
     )
-    stored = read_json(run / "config.json") if (run / "config.json").exists() else None
+    for tmp in stale_temporaries(run):  # left by a writer killed mid-write; this process holds the lock
+        tmp.unlink(missing_ok=True)
+    stored = read_config(run) if (run / "config.json").exists() else None
     _check_settings(run, stored, "config.json", run_config)
     state = _load_checkpoint(run, "last.pt") if (run / "last.pt").exists() else None
     if state is not None:
@@ -266,6 +302,11 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
             raise RunError(f"{run / 'last.pt'} holds no config and {run / 'config.json'} is missing: cannot resume it")
         _check_settings(run, state.get("config"), "last.pt", run_config)
     if state is not None and state["epoch"] >= cfg.epochs:  # finished: nothing to train, and config.json is kept
+        if not (run / "best.pt").exists():
+            raise RunError(
+                f"{run} is trained ({state['epoch']} epochs) but its best.pt is missing: the best weights are lost; "
+                "train it anew with --retrain (retrain=True)"
+            )
         if stored is None:
             write_config(run, state["config"])
         done = {"history": state["history"], "best_val_psnr": state["best"], "device": str(device)}
@@ -319,17 +360,24 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     best_pending = None  # the best weights so far, not yet written
     written_at, written_epoch = time.monotonic(), start
 
+    failed_write = None  # the OSError of a checkpoint that could not be written (a full disk)
+
     def flush():
-        nonlocal pending, best_pending, written_at, written_epoch, config_written
-        if best_pending is not None:
-            _save_checkpoint(run, "best.pt", best_pending)
-        if pending is not None:
-            if not config_written:  # a fresh run's config.json comes with its first checkpoint
-                write_config(run, run_config)
-                config_written = True
-            _save_checkpoint(run, "last.pt", pending)
-            _write_history(run, pending["history"])
-            written_epoch = pending["epoch"]
+        nonlocal pending, best_pending, written_at, written_epoch, config_written, failed_write
+        try:
+            if best_pending is not None:
+                _save_checkpoint(run, "best.pt", best_pending)
+                best_pending = None
+            if pending is not None:
+                if not config_written:  # a fresh run's config.json comes with its first checkpoint
+                    write_config(run, run_config)
+                    config_written = True
+                _save_checkpoint(run, "last.pt", pending)
+                _write_history(run, pending["history"])
+                written_epoch = pending["epoch"]
+        except OSError as exc:
+            failed_write = exc
+            raise
         pending = best_pending = None
         written_at = time.monotonic()
 
@@ -366,6 +414,11 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                 )
             total = sum(v * k for v, k in zip(values, sizes))
             val = evaluate_psnr(net, val_corrupted, val_images, cfg.batch_size, precision)
+            if not math.isfinite(val):
+                raise FloatingPointError(
+                    f"validation PSNR is {val} at epoch {epoch + 1}: the weights are no longer finite; "
+                    f"lower the learning rate (now {optimizer.param_groups[0]['lr']:g})"
+                )
             scheduler.step(val)
             row = {
                 "epoch": epoch + 1,
@@ -399,8 +452,9 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                     f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.5f}, val PSNR {val:.2f} dB, "
                     f"~{left:.0f} s left"
                 )
-    except BaseException:
-        flush()  # the last finished epoch (Ctrl-C, an error): resuming goes on from there
+    except BaseException as exc:
+        if exc is not failed_write:  # a write that failed is not tried again: its error says what happened
+            flush()  # the last finished epoch (Ctrl-C, an error): resuming goes on from there
         raise
     finally:
         bar.close()

@@ -72,7 +72,7 @@ def test_evaluate_reads_the_data_the_run_was_trained_on_from_any_folder(wood, tm
 
 def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reused_by_a_paper_spec(wood, tmp_path):
     from stainlib.spec import stored_settings
-    from stainlib.train import _save_checkpoint, load_run
+    from stainlib.train import _save_checkpoint, load_run, write_config
 
     committed = json.loads((Path(__file__).parents[1] / "results/bottle/aesc-drops-s0/config.json").read_text())
     assert "decoder" not in committed["model"] and stored_settings(committed)["decoder"] == "legacy"
@@ -80,7 +80,7 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
     _, run = load_or_train(spec, tmp_path, device="cpu", log=quiet)
     config = json.loads((run / "config.json").read_text())
     del config["model"]["decoder"], config["model"]["decoder_dropout"]  # the layout of the committed runs
-    (run / "config.json").write_text(json.dumps(config))
+    write_config(run, config)
     state = torch.load(run / "last.pt", weights_only=True)  # the checkpoint's config is compared too: strip it
     _save_checkpoint(run, "last.pt", {**state, "config": config})
     model, _ = load_run(run, which="last.pt")

@@ -19,6 +19,7 @@ from stainlib.train import (
     pick_channels_last,
     pick_compile,
     pick_precision,
+    write_config,
 )
 
 
@@ -218,7 +219,7 @@ def test_load_run_refuses_a_config_json_that_disagrees_with_the_checkpoint(tmp_p
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path), log=lambda *_: None)
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     cfg["corruption"] = "drops"
-    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    write_config(tmp_path / "run", cfg)  # through stainlib, so that SHA256SUMS lists it: the checkpoint must object
     with pytest.raises(RunError, match=r"\(best.pt\)(.|\n)*corruption: 'stain' in the run folder, 'drops' now"):
         load_run(tmp_path / "run")
 
