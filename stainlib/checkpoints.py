@@ -9,6 +9,10 @@ renamed into place, and the old digest is dropped after, so a kill at any moment
 atomically.  :func:`check_settings` refuses a folder made with other settings (all but :data:`RUNTIME_KEYS`),
 :func:`is_complete` tells a finished run, and :func:`load_run` gives back a run's model.  :func:`stainlib.train.fit`
 decides when to write; this module only knows how.  (``stainlib.train`` re-exports the public names, as before.)
+
+Snapshots (``fit``'s ``keep_steps``) are weights-only checkpoints at chosen optimiser steps, ``steps/step-000125.pt``
+(:func:`snapshot_name`), each with the run's config inside and its digest in ``SHA256SUMS``, as ``best.pt``: so
+:func:`load_run` (``which=snapshot_name(step)``) checks both before it gives one back.  :func:`kept_steps` lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -29,9 +34,11 @@ __all__ = [
     "RunError",
     "check_settings",
     "is_complete",
+    "kept_steps",
     "load_checkpoint",
     "load_run",
     "save_checkpoint",
+    "snapshot_name",
     "write_config",
     "write_history",
 ]
@@ -53,7 +60,20 @@ RUNTIME_KEYS = {
     "budget",
     "checkpoint_every",
     "checkpoint_seconds",
+    "keep_steps",
 }
+SNAPSHOTS = "steps"  # the folder of a run's snapshots
+
+
+def snapshot_name(step: int) -> str:
+    """The snapshot of optimiser step ``step``, relative to the run folder: ``steps/step-000125.pt``."""
+    return f"{SNAPSHOTS}/step-{int(step):06d}.pt"
+
+
+def kept_steps(run) -> list[int]:
+    """The optimiser steps of the snapshots a run folder holds (listed in ``SHA256SUMS``), in order."""
+    found = (re.fullmatch(rf"{SNAPSHOTS}/step-(\d+)\.pt", name) for name in read_checksums(Path(run)))
+    return sorted(int(m.group(1)) for m in found if m and (Path(run) / m.group(0)).exists())
 
 
 class RunError(RuntimeError):
@@ -67,6 +87,7 @@ def save_checkpoint(run: Path, name: str, state: dict) -> None:
     file is renamed into place; then the old digest is dropped.  A kill between two of these steps leaves the old
     file with its digest listed, or the new one with its digest listed.
     """
+    (run / name).parent.mkdir(exist_ok=True)  # steps/ for a snapshot
     tmp = temporary_beside(run / name)
     try:
         torch.save(state, tmp)

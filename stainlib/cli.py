@@ -86,7 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--sha256", help="the archive's SHA-256 (default: checked only at the official address)")
 
-    _spec_arguments(sub.add_parser("train", help="train one model on one category"), one_category=True)
+    t = sub.add_parser("train", help="train one model on one category")
+    _spec_arguments(t, one_category=True)
+    t.add_argument(
+        "--keep-steps",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEP",
+        help="keep the weights at these optimiser steps (RUN/steps/step-000125.pt), for a learning curve",
+    )
 
     e = sub.add_parser("evaluate", help="evaluate a run on its test split")
     e.add_argument("run")
@@ -94,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data-root", help="read the test data from here instead of the run's own data root")
     e.add_argument("--n-samples", type=int, default=30, help="Monte-Carlo dropout passes")
     e.add_argument("--device", default="auto")
+    e.add_argument("--at-step", type=int, help="score the snapshot of this optimiser step (train --keep-steps)")
 
     w = sub.add_parser("sweep", help="train and evaluate a grid of runs")
     w.add_argument("--grid", choices=list(GRIDS), required=True)
@@ -173,11 +183,25 @@ def _run(args) -> int:
     elif args.command == "train":
         from .runs import train
 
-        train(_spec(args), args.out, device=args.device, retrain=args.retrain, compile=args.compile)
+        train(
+            _spec(args),
+            args.out,
+            device=args.device,
+            retrain=args.retrain,
+            compile=args.compile,
+            keep_steps=args.keep_steps,
+        )
     elif args.command == "evaluate":
         from .runs import evaluate
 
-        evaluate(args.run, args.method, n_samples=args.n_samples, device=args.device, data_root=args.data_root)
+        evaluate(
+            args.run,
+            args.method,
+            n_samples=args.n_samples,
+            device=args.device,
+            data_root=args.data_root,
+            at_step=args.at_step,
+        )
     elif args.command == "sweep":
         from .sweep import sweep, task_commands
 

@@ -4,7 +4,10 @@
 * :func:`evaluate` scores a run folder on its test split and merges the result into its ``metrics.json``;
 * :func:`load_or_train` gives the model of a spec: loaded when its folder holds the same, finished run, trained or
   resumed otherwise, and refused (or retrained, when asked) when the folder holds a run with other settings;
-* :func:`read_metrics` is the one reader of ``metrics.json``, and :func:`evaluate` its one writer.
+* :func:`read_metrics` is the one reader of ``metrics.json``, and :func:`evaluate` its one writer;
+* with ``at_step``, :func:`evaluate` scores a snapshot (``steps/step-000125.pt``, kept by ``train(keep_steps=...)``)
+  instead of the final model, and merges the result into ``steps/metrics-000125.json``, which
+  :func:`read_step_metrics` reads back as a learning curve; ``metrics.json`` is left as it is.
 
 A run's initial weights are drawn from its seed (:func:`new_model`), without touching the caller's random state, so
 the same spec trained twice gives the same weights.
@@ -20,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .book import shown_path
+from .checkpoints import SNAPSHOTS, kept_steps, load_checkpoint, snapshot_name
 from .data import MVTecAD
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
 from .files import atomic_write, read_json
@@ -38,6 +42,7 @@ __all__ = [
     "new_model",
     "read_config",
     "read_metrics",
+    "read_step_metrics",
     "train",
 ]
 
@@ -58,10 +63,22 @@ def read_metrics(run) -> dict:
     return read_json(path) if path.exists() else {}
 
 
-def _write_metrics(run: Path, method: str, result: dict) -> None:
-    merged = read_metrics(run)
+def _metrics_name(step: int | None) -> str:
+    return "metrics.json" if step is None else f"{SNAPSHOTS}/metrics-{int(step):06d}.json"
+
+
+def read_step_metrics(run) -> dict:
+    """The metrics of a run's snapshots, ``{step: {method: result}}`` (steps evaluated with ``at_step``), by step."""
+    run = Path(run)
+    found = {step: run / _metrics_name(step) for step in kept_steps(run)}
+    return {step: read_json(path) for step, path in found.items() if path.exists()}
+
+
+def _write_metrics(run: Path, method: str, result: dict, step: int | None = None) -> None:
+    path = run / _metrics_name(step)
+    merged = read_json(path) if path.exists() else {}
     merged[method] = result
-    atomic_write(run / "metrics.json", lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
 
 
 def check_run(spec: RunSpec, run, retrain: bool = False, log=print) -> bool:
@@ -103,12 +120,13 @@ def train(
     progress: bool = True,
     log=print,
     compile: str = "auto",
+    keep_steps=(),
 ) -> Path:
     """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder.
 
     The data, the image size and the device are checked before the run folder is touched (even with ``retrain``).
     ``compile`` (``"off"``, ``"on"``, ``"auto"``) is :class:`~stainlib.train.TrainConfig`'s: how the run is trained,
-    not part of its identity.
+    not part of its identity.  ``keep_steps`` (optimiser steps) keeps the weights at those steps as snapshots.
     """
     run = spec.folder(out)
     settings = spec.to_dict()
@@ -128,6 +146,7 @@ def train(
         device=device,
         compile=compile,
         progress=progress,
+        keep_steps=list(keep_steps),
         data=spec.data_config(),
     )
     log(
@@ -202,6 +221,7 @@ def evaluate(
     figure: bool = True,
     spec: RunSpec | None = None,
     log=print,
+    at_step: int | None = None,
 ) -> dict:
     """Evaluate a run folder on its test split; merge the result into ``run/metrics.json`` and return it.
 
@@ -209,7 +229,8 @@ def evaluate(
     per-defect image AUROC, the counts, the data used and the seconds taken.  The data is read from the absolute root
     stored in the run (``data_root`` overrides it); with ``spec``, the run must have been made with it.  With
     ``figure``, saves ``figure_<method>.png``: the two best- and worst-detected defective images and the most
-    suspicious good one.
+    suspicious good one.  With ``at_step``, the snapshot of that optimiser step is scored instead of ``best.pt``, and
+    the result (with ``step`` and ``images_seen``) goes to ``steps/metrics-<step>.json`` and the figure beside it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -227,7 +248,10 @@ def evaluate(
             f"{run} stores a relative data root {str(root)!r}, which depends on the current folder; pass data_root"
         )
     dev = pick_device(device)
-    model, _ = load_run(run, device=dev)
+    which = "best.pt" if at_step is None else snapshot_name(at_step)
+    if at_step is not None and not (run / which).exists():
+        raise RunError(f"{run} holds no snapshot of step {at_step} (it has {kept_steps(run) or 'none'})")
+    model, _ = load_run(run, which, device=dev)
     test = _split(settings, "test", root).tensors()
     val = _split(settings, "val", root).tensors()["image"] if method == "combined" else None
     maps = anomaly_maps(model, test["image"], (method,), n_samples, val)
@@ -254,13 +278,19 @@ def evaluate(
         "device": str(dev),
         "seconds": None,
     }
+    if at_step is not None:
+        kept = load_checkpoint(run, which)
+        result.update(step=kept["step"], images_seen=kept["images_seen"])
     if figure:
-        _save_figure(run / f"figure_{method}.png", test, maps, pred_score, model, n_samples)
+        name = f"figure_{method}.png" if at_step is None else f"{SNAPSHOTS}/figure_{method}-{at_step:06d}.png"
+        _save_figure(run / name, test, maps, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)
-    _write_metrics(run, method, result)
+    _write_metrics(run, method, result, at_step)
+    where = "" if at_step is None else f" at step {at_step}"
     log(
-        f"{run.name} [{method}]: image AUROC {result['image_auroc']:.3f}, pixel AUROC {result['pixel_auroc']:.3f}, "
-        f"AUPRO {result['pixel_aupro']:.3f} ({result['n_images']} images, {result['seconds']} s)"
+        f"{run.name}{where} [{method}]: image AUROC {result['image_auroc']:.3f}, "
+        f"pixel AUROC {result['pixel_auroc']:.3f}, AUPRO {result['pixel_aupro']:.3f} "
+        f"({result['n_images']} images, {result['seconds']} s)"
     )
     return result
 

@@ -12,7 +12,10 @@ memory (on the device), so a checkpoint costs nothing on the epochs that write n
 * ``config.json`` — the model, the data and the training settings (enough to rebuild both), written with the first
   checkpoint, so a run that fails before its first epoch ends leaves no settings behind to refuse a corrected retry;
 * ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``;
-* ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
+* ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds;
+* ``steps/step-000125.pt`` — with ``keep_steps``, the weights (only) right after each of those optimiser steps,
+  written when the step is reached, with the config inside and the digest in ``SHA256SUMS`` (a learning curve without
+  retraining: ``load_run(run, snapshot_name(125))``).  A resumed run writes the snapshots it has not reached yet.
 
 (How these files are written and checked is :mod:`stainlib.checkpoints`; the precision is :mod:`stainlib.precision`.)
 ``config.json`` also records what does not change what is trained, as resolved: the precision chosen for the device
@@ -55,7 +58,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, write_config
+from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, snapshot_name, write_config
 from .checkpoints import check_settings as _check_settings
 from .checkpoints import load_checkpoint as _load_checkpoint
 from .checkpoints import save_checkpoint as _save_checkpoint  # fit calls it by this name (tests wrap it)
@@ -105,6 +108,7 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 10  # write last.pt (and best.pt) every this many epochs ...
     checkpoint_seconds: float = 300.0  # ... or once this many seconds have passed since the last write
+    keep_steps: list = field(default_factory=list)  # optimiser steps whose weights are kept as steps/step-N.pt
     data: dict = field(default_factory=dict)
 
 
@@ -213,6 +217,9 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         raise ValueError(f"val_samples must be at least 1 or None, got {cfg.val_samples}")
     if cfg.checkpoint_every < 1 or not cfg.checkpoint_seconds > 0:
         raise ValueError("checkpoint_every must be at least 1 and checkpoint_seconds positive")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in cfg.keep_steps):
+        raise ValueError(f"keep_steps must be optimiser steps (integers from 1), got {list(cfg.keep_steps)}")
+    cfg = replace(cfg, keep_steps=sorted(set(cfg.keep_steps)))
     for key in ("channels_last", "compile"):
         if getattr(cfg, key) not in ("auto", "on", "off"):
             raise ValueError(f"{key} must be 'auto', 'on' or 'off', got {getattr(cfg, key)!r}")
@@ -307,6 +314,13 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
         + (", torch.compile" if cfg.compile == "on" else "")
         + f"); {n} training images, {per_epoch} per epoch in {len(batches)} steps; {len(val_images)} validation samples"
     )
+    keep = set(cfg.keep_steps)
+    past = sorted(k for k in keep if k <= start * len(batches))
+    beyond = sorted(k for k in keep if k > cfg.epochs * len(batches))
+    if past:
+        log(f"snapshots of steps {past} are behind the resumed epoch {start}: not written now")
+    if beyond:
+        log(f"snapshots of steps {beyond} are beyond this run's {cfg.epochs * len(batches)} steps: not written")
     # The compiled module shares its parameters with ``model``, whose state dict (no "_orig_mod." prefix) is saved.
     net = torch.compile(model) if cfg.compile == "on" else model
 
@@ -318,6 +332,14 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     pending = None  # the state of the last finished epoch, not yet written
     best_pending = None  # the best weights so far, not yet written
     written_at, written_epoch = time.monotonic(), start
+
+    def snapshot(step: int, epoch: int, images_seen: int):
+        nonlocal config_written
+        if not config_written:  # a snapshot is loaded against config.json: it comes with it
+            write_config(run, run_config)
+            config_written = True
+        state = {"model": model.state_dict(), "step": step, "epoch": epoch, "images_seen": images_seen}
+        _save_checkpoint(run, snapshot_name(step), {**state, "config": run_config})
 
     def flush():
         nonlocal pending, best_pending, written_at, written_epoch, config_written
@@ -345,7 +367,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
             # on the device and are read once, at the end of the epoch, where a non-finite one stops the run.  (The
             # fp16 scaler reads back whether the gradients are finite, once per step.)
             losses, sizes = [], []
-            for begin, end in batches:
+            for i, (begin, end) in enumerate(batches):
                 clean = train_images[order[begin:end]]
                 corrupted, _ = corrupt(clean, g_corrupt, **trusted)
                 corrupted = corrupted.contiguous(memory_format=memory_format)
@@ -357,6 +379,8 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                 scaler.update()
                 losses.append(loss.detach())
                 sizes.append(len(clean))
+                if epoch * len(batches) + i + 1 in keep:
+                    snapshot(epoch * len(batches) + i + 1, epoch + (i + 1) / len(batches), epoch * per_epoch + end)
             values = torch.stack(losses).tolist()  # the epoch's one read-back
             bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
             if bad is not None:
