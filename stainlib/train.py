@@ -306,6 +306,19 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     # The library's models checked the value range of the training images once, in fit, not at every step (where
     # reading the answer back would make a GPU wait); other callables get the plain call.
     trusted = {"check_values": False} if isinstance(corrupt, CorruptionModel) else {}
+    # The library's models write into reused output buffers (one pair per batch size): the same draws and values
+    # as fresh outputs, without fresh memory at every step (on the CPU, page faults).  The step is done with a buffer
+    # (its backward pass too) before the next step writes into it.
+    buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def reused(clean: torch.Tensor) -> dict:
+        if not trusted:
+            return {}
+        if len(clean) not in buffers:
+            mask = torch.empty((len(clean), 1, *clean.shape[2:]), dtype=torch.bool, device=clean.device)
+            buffers[len(clean)] = (torch.empty_like(clean, memory_format=torch.contiguous_format), mask)
+        return {"out": buffers[len(clean)]}
+
     # A fixed, seeded corruption of the validation set: the same every epoch, so PSNRs compare across epochs.
     val_corrupted, _ = corrupt(val_images, _epoch_generator(cfg.seed, -1, 0, device))
     log(
@@ -369,7 +382,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
             losses, sizes = [], []
             for i, (begin, end) in enumerate(batches):
                 clean = train_images[order[begin:end]]
-                corrupted, _ = corrupt(clean, g_corrupt, **trusted)
+                corrupted, _ = corrupt(clean, g_corrupt, **trusted, **reused(clean))
                 corrupted = corrupted.contiguous(memory_format=memory_format)
                 with autocast(device.type, precision):
                     loss = F.mse_loss(net(corrupted).float(), clean)

@@ -345,3 +345,13 @@ def test_keep_steps_may_change_on_resume_and_a_damaged_snapshot_is_refused_by_it
         load_run(tmp_path / "run", snapshot_name(1))
     with pytest.raises(ValueError, match="keep_steps must be"):
         fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", keep_steps=[0]), log=lambda *_: None)
+
+
+def test_the_stain_into_reused_buffers_trains_the_same_weights_as_into_fresh_outputs(tmp_path):
+    reused, fresh = tiny(), tiny()
+    # 12 images in batches of 5: sizes 5, 5, 2, so two pairs of buffers.  Interrupting(huge) is a plain callable:
+    # the trainer gives it no out= and it draws the Stain into fresh tensors.
+    fit(reused, TRAIN, VAL, "stain", config(tmp_path, "reused", batch_size=5), log=lambda *_: None)
+    fit(fresh, TRAIN, VAL, Interrupting(10**6), config(tmp_path, "fresh", batch_size=5), log=lambda *_: None)
+    a, b = reused.state_dict(), fresh.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
