@@ -4,6 +4,8 @@
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
     stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR]
+    stainlib train ... --keep-steps 125 250 500                   also keep the weights at those optimiser steps
+    stainlib evaluate  RUN_DIR --at-step 250                      score that snapshot (into RUN_DIR/steps/)
     stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 
