@@ -15,6 +15,10 @@ and checked whenever they are read (:func:`read_listed_json`): a results file ed
 in a table.  Runs written before they were listed (the committed ``results/``) have no entry for them and are read
 as they are.  :func:`foreign_files` names what in a run folder stainlib did not write, which ``--retrain`` refuses
 to delete.
+
+Snapshots (``fit``'s ``keep_steps``) are weights-only checkpoints at chosen optimiser steps, ``steps/step-000125.pt``
+(:func:`snapshot_name`), each with the run's config inside and its digest in ``SHA256SUMS``, as ``best.pt``: so
+:func:`load_run` (``which=snapshot_name(step)``) checks both before it gives one back.  :func:`kept_steps` lists them.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ __all__ = [
     "check_settings",
     "foreign_files",
     "is_complete",
+    "kept_steps",
     "load_checkpoint",
     "load_run",
     "read_config",
     "read_listed_json",
     "save_checkpoint",
     "trained_epochs",
+    "snapshot_name",
     "write_config",
     "write_history",
     "write_listed",
@@ -66,12 +72,27 @@ RUNTIME_KEYS = {
     "budget",
     "checkpoint_every",
     "checkpoint_seconds",
+    "keep_steps",
 }
+SNAPSHOTS = "steps"  # the folder of a run's snapshots
+
+
+def snapshot_name(step: int) -> str:
+    """The snapshot of optimiser step ``step``, relative to the run folder: ``steps/step-000125.pt``."""
+    return f"{SNAPSHOTS}/step-{int(step):06d}.pt"
+
+
+def kept_steps(run) -> list[int]:
+    """The optimiser steps of the snapshots a run folder holds (listed in ``SHA256SUMS``), in order."""
+    found = (re.fullmatch(rf"{SNAPSHOTS}/step-(\d+)\.pt", name) for name in read_checksums(Path(run)))
+    return sorted(int(m.group(1)) for m in found if m and (Path(run) / m.group(0)).exists())
 
 
 # The files stainlib writes into a run folder (besides the temporary files of its writers, ".<name>.<random>.tmp").
 RUN_FILES = {"config.json", "last.pt", "best.pt", CHECKSUMS, "history.csv", "metrics.json", LOCK_NAME}
 RUN_FILE_PATTERNS = (re.compile(r"figure_[a-z]+\.png"), re.compile(r"\..+\.[a-z0-9_]+\.tmp"))
+# What the snapshot folder holds: the weights, their metrics and figures (evaluate with at_step), temporaries.
+SNAPSHOT_FILE = re.compile(r"step-\d+\.pt|metrics-\d+\.json|figure_[a-z]+-\d+\.png|\..+\.[a-z0-9_]+\.tmp")
 
 
 class RunError(RuntimeError):
@@ -84,7 +105,14 @@ def foreign_files(run) -> list[str]:
     if not run.is_dir():
         return []
     mine = [lambda p: p.name in RUN_FILES, *(lambda p, r=r: r.fullmatch(p.name) for r in RUN_FILE_PATTERNS)]
-    return sorted(p.name for p in run.iterdir() if p.is_dir() or not any(m(p) for m in mine))
+    foreign = [p.name for p in run.iterdir() if not p.is_dir() and not any(m(p) for m in mine)]
+    for folder in (p for p in run.iterdir() if p.is_dir()):
+        if folder.name != SNAPSHOTS:
+            foreign.append(folder.name)
+            continue
+        own = [p for p in folder.iterdir() if not p.is_dir() and SNAPSHOT_FILE.fullmatch(p.name)]
+        foreign += [f"{SNAPSHOTS}/{p.name}" for p in folder.iterdir() if p not in own]
+    return sorted(foreign)
 
 
 def write_listed(run: Path, name: str, write) -> None:
@@ -97,6 +125,7 @@ def write_listed(run: Path, name: str, write) -> None:
     ``OSError`` naming the file, and leaves the old file and its digest as they were.
     """
     run = Path(run)
+    (run / name).parent.mkdir(exist_ok=True)  # steps/ for a snapshot
     tmp = temporary_beside(run / name)
     try:
         try:

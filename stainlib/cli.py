@@ -4,6 +4,8 @@
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
     stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR] [--unfinished]
+    stainlib train ... --keep-steps 125 250 500                   also keep the weights at those optimiser steps
+    stainlib evaluate  RUN_DIR --at-step 250                      score that snapshot (into RUN_DIR/steps/)
     stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 
@@ -122,7 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--sha256", help="the archive's SHA-256 (default: checked only at the official address)")
 
-    _spec_arguments(sub.add_parser("train", help="train one model on one category"), one_category=True)
+    t = sub.add_parser("train", help="train one model on one category")
+    _spec_arguments(t, one_category=True)
+    t.add_argument(
+        "--keep-steps",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEP",
+        help="keep the weights at these optimiser steps (RUN/steps/step-000125.pt), for a learning curve",
+    )
 
     e = sub.add_parser("evaluate", help="evaluate a run on its test split")
     e.add_argument("run")
@@ -135,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate a run that has not trained all its epochs (metrics.json records the epochs trained)",
     )
+    e.add_argument("--at-step", type=int, help="score the snapshot of this optimiser step (train --keep-steps)")
 
     w = sub.add_parser("sweep", help="train and evaluate a grid of runs")
     w.add_argument("--grid", choices=list(GRIDS), required=True)
@@ -216,7 +228,14 @@ def _run(args) -> int:
     elif args.command == "train":
         from .runs import train
 
-        train(_spec(args), args.out, device=args.device, retrain=args.retrain, compile=args.compile)
+        train(
+            _spec(args),
+            args.out,
+            device=args.device,
+            retrain=args.retrain,
+            compile=args.compile,
+            keep_steps=args.keep_steps,
+        )
     elif args.command == "evaluate":
         from .runs import evaluate
 
@@ -227,6 +246,7 @@ def _run(args) -> int:
             device=args.device,
             data_root=args.data_root,
             unfinished=args.unfinished,
+            at_step=args.at_step,
         )
     elif args.command == "sweep":
         from .sweep import sweep, task_commands

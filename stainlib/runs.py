@@ -4,7 +4,10 @@
 * :func:`evaluate` scores a run folder on its test split and merges the result into its ``metrics.json``;
 * :func:`load_or_train` gives the model of a spec: loaded when its folder holds the same, finished run, trained or
   resumed otherwise, and refused (or retrained, when asked) when the folder holds a run with other settings;
-* :func:`read_metrics` is the one reader of ``metrics.json``, and :func:`evaluate` its one writer.
+* :func:`read_metrics` is the one reader of ``metrics.json``, and :func:`evaluate` its one writer;
+* with ``at_step``, :func:`evaluate` scores a snapshot (``steps/step-000125.pt``, kept by ``train(keep_steps=...)``)
+  instead of the final model, and merges the result into ``steps/metrics-000125.json``, which
+  :func:`read_step_metrics` reads back as a learning curve; ``metrics.json`` is left as it is.
 
 A run's initial weights are drawn from its seed (:func:`new_model`), without touching the caller's random state, so
 the same spec trained twice gives the same weights.
@@ -19,12 +22,23 @@ An unfinished run (fewer epochs in its ``history.csv`` than its config asks) is 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from .checkpoints import foreign_files, load_checkpoint, read_config, read_listed_json, trained_epochs, write_listed
+from .checkpoints import (
+    SNAPSHOTS,
+    foreign_files,
+    kept_steps,
+    load_checkpoint,
+    read_config,
+    read_listed_json,
+    snapshot_name,
+    trained_epochs,
+    write_listed,
+)
 from .data import MVTecAD, skipped_words, train_fingerprint
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
 from .files import LOCK_NAME, run_lock, shown_path, stale_temporaries
@@ -44,6 +58,7 @@ __all__ = [
     "new_model",
     "read_config",
     "read_metrics",
+    "read_step_metrics",
     "train",
 ]
 
@@ -63,10 +78,22 @@ def read_metrics(run) -> dict:
     return metrics
 
 
-def _write_metrics(run: Path, method: str, result: dict) -> None:
-    merged = read_metrics(run)
+def _metrics_name(step: int | None) -> str:
+    return "metrics.json" if step is None else f"{SNAPSHOTS}/metrics-{int(step):06d}.json"
+
+
+def read_step_metrics(run) -> dict:
+    """The metrics of a run's snapshots, ``{step: {method: result}}`` (steps evaluated with ``at_step``), by step."""
+    run = Path(run)
+    found = {step: run / _metrics_name(step) for step in kept_steps(run)}
+    return {step: read_listed_json(run, _metrics_name(step)) for step, path in found.items() if path.exists()}
+
+
+def _write_metrics(run: Path, method: str, result: dict, step: int | None = None) -> None:
+    name = _metrics_name(step)
+    merged = read_listed_json(run, name) if (run / name).exists() else {}
     merged[method] = result
-    write_listed(run, "metrics.json", lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
+    write_listed(run, _metrics_name(step), lambda p: p.write_text(json.dumps(merged, indent=2) + "\n"))
 
 
 def _damage(run: Path) -> str | None:
@@ -97,7 +124,9 @@ def _clear(run: Path, why: str, log) -> None:
             )
         log(f"retraining {run}: {why}")
         for p in run.iterdir():
-            if p.name != LOCK_NAME:
+            if p.is_dir():  # steps/, the snapshots: foreign_files has checked what it holds
+                shutil.rmtree(p)
+            elif p.name != LOCK_NAME:
                 p.unlink()
 
 
@@ -151,12 +180,13 @@ def train(
     progress: bool = True,
     log=print,
     compile: str = "auto",
+    keep_steps=(),
 ) -> Path:
     """Train the run of ``spec`` into ``<out>/<category>/<name>`` (resuming an unfinished one); returns the folder.
 
     The data, the image size and the device are checked before the run folder is touched (even with ``retrain``).
     ``compile`` (``"off"``, ``"on"``, ``"auto"``) is :class:`~stainlib.train.TrainConfig`'s: how the run is trained,
-    not part of its identity.
+    not part of its identity.  ``keep_steps`` (optimiser steps) keeps the weights at those steps as snapshots.
     """
     run = spec.folder(out)
     settings = spec.to_dict()
@@ -166,10 +196,10 @@ def train(
     pick_device(device)
     with run_lock(run):  # held from the check (and a retrain's clearing) to the end of the training
         check_run(spec, run, retrain=retrain, log=log)
-        return _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile)
+        return _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile, keep_steps)
 
 
-def _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile) -> Path:
+def _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile, keep_steps=()) -> Path:
     cfg = TrainConfig(
         out=str(run),
         epochs=spec.epochs,
@@ -181,6 +211,7 @@ def _train_locked(spec, run, train_set, val_set, net, device, progress, log, com
         device=device,
         compile=compile,
         progress=progress,
+        keep_steps=list(keep_steps),
         data={**spec.data_config(), "fingerprint": train_fingerprint(spec.data_root, spec.category)},
     )
     skipped = f" (skipped: {skipped_words(train_set.skipped)})" if train_set.skipped else ""
@@ -257,6 +288,7 @@ def evaluate(
     spec: RunSpec | None = None,
     log=print,
     unfinished: bool = False,
+    at_step: int | None = None,
 ) -> dict:
     """Evaluate a run folder on its test split; merge the result into ``run/metrics.json`` and return it.
 
@@ -265,7 +297,9 @@ def evaluate(
     stored in the run (``data_root`` overrides it); with ``spec``, the run must have been made with it.  With
     ``figure``, saves ``figure_<method>.png``: the two best- and worst-detected defective images and the most
     suspicious good one.  The run folder's lock is held throughout.  An unfinished run is refused unless
-    ``unfinished``; then the result's ``budget`` is what was trained, and ``unfinished`` says how far it got.
+    ``unfinished``; then the result's ``budget`` is what was trained, and ``unfinished`` says how far it got.  With
+    ``at_step``, the snapshot of that optimiser step is scored instead of ``best.pt``, and
+    the result (with ``step`` and ``images_seen``) goes to ``steps/metrics-<step>.json`` and the figure beside it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -278,10 +312,10 @@ def evaluate(
     run = Path(run)
     read_config(run)  # not a run folder: an error before a lock file is made in it
     with run_lock(run):
-        return _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished)
+        return _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step)
 
 
-def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished) -> dict:
+def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step) -> dict:
     t0 = time.perf_counter()
     for tmp in stale_temporaries(run):  # left by a writer killed mid-write; this process holds the lock
         tmp.unlink(missing_ok=True)
@@ -290,6 +324,7 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
     read_metrics(run)  # a broken metrics.json is an error now, not after the evaluation
     planned, done = settings["epochs"], trained_epochs(run)
     started = (run / "history.csv").exists() or (run / "best.pt").exists()  # else: "not trained yet", from load_run
+    unfinished = unfinished or at_step is not None  # a snapshot is scored for the steps it was kept at
     if isinstance(planned, int) and done < planned and not unfinished and started:
         raise RunError(
             f"{run} is not finished: {done} of its {planned} epochs are trained (history.csv); finish it with the "
@@ -312,7 +347,10 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
             f"{run} stores a relative data root {str(root)!r}, which depends on the current folder; pass data_root"
         )
     dev = pick_device(device)
-    model, _ = load_run(run, device=dev)
+    which = "best.pt" if at_step is None else snapshot_name(at_step)
+    if at_step is not None and not (run / which).exists():
+        raise RunError(f"{run} holds no snapshot of step {at_step} (it has {kept_steps(run) or 'none'})")
+    model, _ = load_run(run, which, device=dev)
     test = _split(settings, "test", root).tensors()
     val = _split(settings, "val", root).tensors()["image"] if method == "combined" else None
     maps = anomaly_maps(model, test["image"], (method,), n_samples, val)
@@ -339,19 +377,25 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
         "device": str(dev),
         "seconds": None,
     }
-    if isinstance(planned, int) and done < planned:
+    if isinstance(planned, int) and done < planned and at_step is None:
         result["unfinished"] = {"epochs_trained": done, "epochs_planned": planned}
         b = result["budget"]
         if b:
             steps, per = b.get("steps_per_epoch"), b.get("samples_per_epoch")
             result["budget"] = {**b, "epochs": done, "steps": steps and steps * done, "images_seen": per and per * done}
+    if at_step is not None:
+        kept = load_checkpoint(run, which)
+        result.update(step=kept["step"], images_seen=kept["images_seen"])
     if figure:
-        _save_figure(run / f"figure_{method}.png", test, maps, pred_score, model, n_samples)
+        name = f"figure_{method}.png" if at_step is None else f"{SNAPSHOTS}/figure_{method}-{at_step:06d}.png"
+        _save_figure(run / name, test, maps, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)
-    _write_metrics(run, method, result)
+    _write_metrics(run, method, result, at_step)
+    where = "" if at_step is None else f" at step {at_step}"
     log(
-        f"{run.name} [{method}]: image AUROC {result['image_auroc']:.3f}, pixel AUROC {result['pixel_auroc']:.3f}, "
-        f"AUPRO {result['pixel_aupro']:.3f} ({result['n_images']} images, {result['seconds']} s)"
+        f"{run.name}{where} [{method}]: image AUROC {result['image_auroc']:.3f}, "
+        f"pixel AUROC {result['pixel_auroc']:.3f}, AUPRO {result['pixel_aupro']:.3f} "
+        f"({result['n_images']} images, {result['seconds']} s)"
     )
     return result
 

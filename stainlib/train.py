@@ -17,7 +17,10 @@ is kept as a copy in memory (on the device), so a checkpoint costs nothing on th
   on resume: a run is never resumed on changed data;
 * ``last.pt`` and ``best.pt`` — checkpoints, each holding a copy of the config, with their SHA-256 in ``SHA256SUMS``
   (where ``config.json`` and ``metrics.json`` are listed too);
-* ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds.
+* ``history.csv`` — one row per epoch: training loss, validation PSNR, learning rate, seconds;
+* ``steps/step-000125.pt`` — with ``keep_steps``, the weights (only) right after each of those optimiser steps,
+  written when the step is reached, with the config inside and the digest in ``SHA256SUMS`` (a learning curve without
+  retraining: ``load_run(run, snapshot_name(125))``).  A resumed run writes the snapshots it has not reached yet.
 
 (How these files are written and checked is :mod:`stainlib.checkpoints`; the precision is :mod:`stainlib.precision`.)
 ``config.json`` also records what does not change what is trained, as resolved: the precision chosen for the device
@@ -63,7 +66,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, read_config, write_config
+from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run, read_config, snapshot_name, write_config
 from .checkpoints import check_settings as _check_settings
 from .checkpoints import load_checkpoint as _load_checkpoint
 from .checkpoints import save_checkpoint as _save_checkpoint  # fit calls it by this name (tests wrap it)
@@ -135,6 +138,7 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 10  # write last.pt (and best.pt) every this many epochs ...
     checkpoint_seconds: float = 300.0  # ... or once this many seconds have passed since the last write
+    keep_steps: list = field(default_factory=list)  # optimiser steps whose weights are kept as steps/step-N.pt
     data: dict = field(default_factory=dict)
 
 
@@ -247,6 +251,9 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
         raise ValueError(f"val_samples must be at least 1 or None, got {cfg.val_samples}")
     if cfg.checkpoint_every < 1 or not cfg.checkpoint_seconds > 0:
         raise ValueError("checkpoint_every must be at least 1 and checkpoint_seconds positive")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in cfg.keep_steps):
+        raise ValueError(f"keep_steps must be optimiser steps (integers from 1), got {list(cfg.keep_steps)}")
+    cfg = replace(cfg, keep_steps=sorted(set(cfg.keep_steps)))
     for key in ("channels_last", "compile"):
         if getattr(cfg, key) not in ("auto", "on", "off"):
             raise ValueError(f"{key} must be 'auto', 'on' or 'off', got {getattr(cfg, key)!r}")
@@ -340,6 +347,19 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     # The library's models checked the value range of the training images once, in fit, not at every step (where
     # reading the answer back would make a GPU wait); other callables get the plain call.
     trusted = {"check_values": False} if isinstance(corrupt, CorruptionModel) else {}
+    # The library's models write into reused output buffers (one pair per batch size): the same draws and values
+    # as fresh outputs, without fresh memory at every step (on the CPU, page faults).  The step is done with a buffer
+    # (its backward pass too) before the next step writes into it.
+    buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def reused(clean: torch.Tensor) -> dict:
+        if not trusted:
+            return {}
+        if len(clean) not in buffers:
+            mask = torch.empty((len(clean), 1, *clean.shape[2:]), dtype=torch.bool, device=clean.device)
+            buffers[len(clean)] = (torch.empty_like(clean, memory_format=torch.contiguous_format), mask)
+        return {"out": buffers[len(clean)]}
+
     # A fixed, seeded corruption of the validation set: the same every epoch, so PSNRs compare across epochs.
     val_corrupted, _ = corrupt(val_images, _epoch_generator(cfg.seed, -1, 0, device))
     log(
@@ -348,6 +368,13 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
         + (", torch.compile" if cfg.compile == "on" else "")
         + f"); {n} training images, {per_epoch} per epoch in {len(batches)} steps; {len(val_images)} validation samples"
     )
+    keep = set(cfg.keep_steps)
+    past = sorted(k for k in keep if k <= start * len(batches))
+    beyond = sorted(k for k in keep if k > cfg.epochs * len(batches))
+    if past:
+        log(f"snapshots of steps {past} are behind the resumed epoch {start}: not written now")
+    if beyond:
+        log(f"snapshots of steps {beyond} are beyond this run's {cfg.epochs * len(batches)} steps: not written")
     # The compiled module shares its parameters with ``model``, whose state dict (no "_orig_mod." prefix) is saved.
     net = torch.compile(model) if cfg.compile == "on" else model
 
@@ -361,6 +388,14 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     written_at, written_epoch = time.monotonic(), start
 
     failed_write = None  # the OSError of a checkpoint that could not be written (a full disk)
+
+    def snapshot(step: int, epoch: int, images_seen: int):
+        nonlocal config_written
+        if not config_written:  # a snapshot is loaded against config.json: it comes with it
+            write_config(run, run_config)
+            config_written = True
+        state = {"model": model.state_dict(), "step": step, "epoch": epoch, "images_seen": images_seen}
+        _save_checkpoint(run, snapshot_name(step), {**state, "config": run_config})
 
     def flush():
         nonlocal pending, best_pending, written_at, written_epoch, config_written, failed_write
@@ -393,9 +428,9 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
             # on the device and are read once, at the end of the epoch, where a non-finite one stops the run.  (The
             # fp16 scaler reads back whether the gradients are finite, once per step.)
             losses, sizes = [], []
-            for begin, end in batches:
+            for i, (begin, end) in enumerate(batches):
                 clean = train_images[order[begin:end]]
-                corrupted, _ = corrupt(clean, g_corrupt, **trusted)
+                corrupted, _ = corrupt(clean, g_corrupt, **trusted, **reused(clean))
                 corrupted = corrupted.contiguous(memory_format=memory_format)
                 with autocast(device.type, precision):
                     loss = F.mse_loss(net(corrupted).float(), clean)
@@ -405,6 +440,8 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                 scaler.update()
                 losses.append(loss.detach())
                 sizes.append(len(clean))
+                if epoch * len(batches) + i + 1 in keep:
+                    snapshot(epoch * len(batches) + i + 1, epoch + (i + 1) / len(batches), epoch * per_epoch + end)
             values = torch.stack(losses).tolist()  # the epoch's one read-back
             bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
             if bad is not None:

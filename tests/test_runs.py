@@ -93,3 +93,24 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
 def test_an_unknown_decoder_in_a_spec_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown decoder 'code'"):
         RunSpec(tmp_path, "synth_wood", decoder="code")
+
+
+def test_evaluate_at_step_scores_the_snapshot_and_records_it_by_step_leaving_metrics_json_alone(wood, tmp_path, capsys):
+    from stainlib.cli import main
+    from stainlib.runs import read_step_metrics
+
+    # 8 training images (2 go to validation), batch 4: 2 steps per epoch, 4 in the run.
+    assert train_cli(wood, tmp_path, "aesc", "stain", 2, "--batch-size", "4", "--keep-steps", "1", "4") == 0
+    run = tmp_path / "synth_wood" / "aesc-stain-s0"
+    assert main(["evaluate", str(run), "--method", "residual", "--device", "cpu", "--at-step", "1"]) == 0
+    assert not (run / "metrics.json").exists()
+    final = evaluate(run, "residual", device="cpu", figure=False, log=quiet)
+    at_end = evaluate(run, "residual", device="cpu", figure=False, log=quiet, at_step=4)
+    curve = read_step_metrics(run)
+    assert sorted(curve) == [1, 4] and (curve[1]["residual"]["step"], curve[1]["residual"]["images_seen"]) == (1, 4)
+    assert curve[4]["residual"]["images_seen"] == 16 and 0 <= curve[1]["residual"]["pixel_auroc"] <= 1
+    assert read_metrics(run) == {"residual": final} and at_end["image_auroc"] == curve[4]["residual"]["image_auroc"]
+    assert (run / "steps" / "figure_residual-000001.png").exists()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "cpu", "--at-step", "3"]) == 2
+    assert "no snapshot of step 3 (it has [1, 4])" in capsys.readouterr().err

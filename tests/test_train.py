@@ -289,3 +289,70 @@ def test_val_samples_and_samples_per_epoch_are_recorded_as_steps_and_images_seen
     assert (b["steps"], b["images_seen"], b["val_samples"]) == (2 * 5, 2 * 20, 10)
     with pytest.raises(RunError, match="val_samples: 10 in the run folder, 5 now"):
         fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=3, samples_per_epoch=20, val_samples=5))
+
+
+def _snapshot(run, step):
+    from stainlib.checkpoints import load_checkpoint, snapshot_name
+
+    return load_checkpoint(run, snapshot_name(step))
+
+
+def test_a_snapshot_holds_the_weights_of_a_run_trained_to_that_step_with_its_images_seen(tmp_path):
+    from stainlib.checkpoints import kept_steps, read_checksums
+
+    # 12 training images, batch 4: 3 steps per epoch, so step 3 ends epoch 1, step 6 epoch 2; step 2 is mid-epoch.
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "curve", epochs=3, keep_steps=[6, 2, 3]), log=lambda *_: None)
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "one", epochs=1), log=lambda *_: None)
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "two", epochs=2), log=lambda *_: None)
+    run = tmp_path / "curve"
+    assert kept_steps(run) == [2, 3, 6]
+    assert {"steps/step-000002.pt", "steps/step-000003.pt", "steps/step-000006.pt"} <= set(read_checksums(run))
+    for step, short in ((3, "one"), (6, "two")):
+        kept = _snapshot(run, step)["model"]
+        final = torch.load(tmp_path / short / "last.pt", weights_only=True)["model"]
+        assert kept.keys() == final.keys() and all(torch.equal(kept[k], final[k]) for k in kept)
+    mid = _snapshot(run, 2)
+    assert (mid["step"], mid["images_seen"]) == (2, 8) and set(mid) == {
+        "model",
+        "step",
+        "epoch",
+        "images_seen",
+        "config",
+    }
+    assert "optimizer" not in mid  # weights only
+
+
+def test_a_resumed_run_writes_the_snapshots_it_had_not_reached_bit_identical_to_an_uninterrupted_one(tmp_path):
+    keep = {"keep_steps": [3, 5, 9]}
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "straight", epochs=3, **keep), log=lambda *_: None)
+    with pytest.raises(KeyboardInterrupt):  # call 6 is the corruption of step 5: steps 1-4 done, 3 kept
+        fit(tiny(), TRAIN, VAL, Interrupting(6), config(tmp_path, "resumed", epochs=3, **keep), log=lambda *_: None)
+    assert sorted(p.name for p in (tmp_path / "resumed" / "steps").glob("*.pt")) == ["step-000003.pt"]
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "resumed", epochs=3, **keep), log=lambda *_: None)
+    for step in (3, 5, 9):
+        a, b = _snapshot(tmp_path / "straight", step)["model"], _snapshot(tmp_path / "resumed", step)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_keep_steps_may_change_on_resume_and_a_damaged_snapshot_is_refused_by_its_checksum(tmp_path):
+    from stainlib.checkpoints import snapshot_name
+
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=1, keep_steps=[1]), log=lambda *_: None)
+    fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=2, keep_steps=[1, 4]), log=lambda *_: None)
+    load_run(tmp_path / "run", snapshot_name(4))
+    path = tmp_path / "run" / snapshot_name(1)
+    path.write_bytes(path.read_bytes()[:-8] + b"damaged!")
+    with pytest.raises(RunError, match="checksum mismatch"):
+        load_run(tmp_path / "run", snapshot_name(1))
+    with pytest.raises(ValueError, match="keep_steps must be"):
+        fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "bad", keep_steps=[0]), log=lambda *_: None)
+
+
+def test_the_stain_into_reused_buffers_trains_the_same_weights_as_into_fresh_outputs(tmp_path):
+    reused, fresh = tiny(), tiny()
+    # 12 images in batches of 5: sizes 5, 5, 2, so two pairs of buffers.  Interrupting(huge) is a plain callable:
+    # the trainer gives it no out= and it draws the Stain into fresh tensors.
+    fit(reused, TRAIN, VAL, "stain", config(tmp_path, "reused", batch_size=5), log=lambda *_: None)
+    fit(fresh, TRAIN, VAL, Interrupting(10**6), config(tmp_path, "fresh", batch_size=5), log=lambda *_: None)
+    a, b = reused.state_dict(), fresh.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
