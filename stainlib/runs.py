@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from .book import shown_path
 from .data import MVTecAD
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
 from .files import atomic_write, read_json
@@ -158,13 +157,12 @@ def load_or_train(
     run = spec.folder(out)
     what = f"{spec.model} + {spec.corruption} ({spec.color})"
     if check_run(spec, run, retrain=retrain, log=log):
-        log(f"loaded {what} from {shown_path(run)}")
+        log(f"loaded {what}: trained before")  # the folder is plumbing; a page names no path
     else:
         train(spec, out, device=device, progress=progress, log=lambda *_: None)
         b = read_config(run).get("budget", {})
         log(
-            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)\n"
-            f"  into {shown_path(run)}"
+            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)"
         )
     net, _ = load_run(run, device=pick_device(device))
     return net, run
