@@ -6,7 +6,8 @@
 * :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 4);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
   (chapter 5);
-* :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6).
+* :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6);
+* :func:`table_bars` — one category's Tables I and II, ours beside the paper's, as horizontal bars (chapter 6).
 
 All functions return a :class:`matplotlib.figure.Figure`; they never call ``plt.show``.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "reconstruction_figure",
     "seed_figure",
     "stain_anatomy",
+    "table_bars",
     "to_numpy_image",
 ]
 
@@ -316,5 +318,30 @@ def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
     axes[0].set_ylabel("AUROC (0.5: chance)")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: float = 3.2):
+    """One panel per table (``{"I": make_table(...), "II": ...}``): a horizontal bar per model and map, ours beside
+    the paper's, for ``category``.  Labels are horizontal and at least 9 pt, so that the figure reads at the width of
+    the page's text column."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(tables), figsize=(2.6 * scale, 1.3 * scale), sharey=True, squeeze=False)
+    for ax, (name, t) in zip(axes[0], tables.items()):
+        row = next(r for r in t["rows"] if r["category"] == category)
+        labels = [f"{n} + {c}, {m}" for m, n, c in t["columns"]]
+        ours = [row[f"{m}/{n}/{c}"] or 0 for m, n, c in t["columns"]]
+        paper = [row[f"{m}/{n}/{c} (paper)"] or 0 for m, n, c in t["columns"]]
+        y = list(range(len(labels)))[::-1]
+        ax.barh([i + 0.2 for i in y], ours, 0.4, label=ours_label, color="C0")
+        ax.barh([i - 0.2 for i in y], paper, 0.4, label="paper", color="0.7")
+        ax.set_yticks(y, labels, fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.axvline(0.5, color="0.5", linestyle=":", linewidth=1)
+        ax.tick_params(axis="x", labelsize=9)
+        level = "image" if name == "I" else "pixel"
+        ax.set_title(f"Table {name}: {level} AUROC", fontsize=11)
+    axes[0, 0].legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
