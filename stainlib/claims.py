@@ -576,9 +576,7 @@ def evidence_box(
     ]
     for r in rows:
         paper = _cell(r.paper, kinds, 2) if r.paper is not None else ("— (the book's own)" if r.own else "—")
-        lines.append(
-            f"| {r.label} | {paper} | {_cell(r.bottle, kinds)} | {_cell(r.live, kinds)} | {_row_verdict(r)} |"
-        )
+        lines.append(f"| {r.label} | {paper} | {_cell(r.bottle, kinds)} | {_cell(r.live, kinds)} | {_row_verdict(r)} |")
     if not rows:
         lines = ["No claim could be checked here."]
     body = "\n".join(lines)

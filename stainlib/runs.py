@@ -161,9 +161,7 @@ def load_or_train(
     else:
         train(spec, out, device=device, progress=progress, log=lambda *_: None)
         b = read_config(run).get("budget", {})
-        log(
-            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)"
-        )
+        log(f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)")
     net, _ = load_run(run, device=pick_device(device))
     return net, run
 
