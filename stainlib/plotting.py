@@ -78,7 +78,7 @@ def _row_label(ax, text):
 
 def _colorbar(fig, shown, axes, label=None):
     """One colour bar for the maps of ``axes`` (drawn on one scale), its ticks at 9 pt."""
-    bar = fig.colorbar(shown, ax=list(axes), shrink=0.9, pad=0.02, aspect=30)
+    bar = fig.colorbar(shown, ax=list(axes), shrink=0.85, pad=0.02, aspect=40, fraction=0.04)
     bar.ax.tick_params(labelsize=9)
     if label:
         bar.set_label(label, fontsize=9)
