@@ -160,7 +160,7 @@ def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str
     )
     return "fast", (  # short lines: a page shows this in a box of fixed width
         f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
-        f"{', '.join(missing)} in {where}.\nTo get it, run in the next cell:\n{fetch}"
+        f"{', '.join(missing)} in {where}.\nTo get it, run:\n{fetch}"
     )
 
 
