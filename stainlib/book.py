@@ -103,7 +103,8 @@ class BookSettings:
 
         return (
             f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
-            f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, trained on "
+            f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, the paper's "
+            "decoder, trained on "
             f"{device_words(pick_device().type)})"
         )
 

@@ -422,7 +422,7 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
         f"{budget_text(b, s['batch_size'])}"
         + (" per run" if per_run else f", seed {s['seed']}")
-        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else "")
+        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else ", the paper's decoder")
         + (f", trained on {device_words(device)}" if device else "")
     )
 
