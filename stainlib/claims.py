@@ -535,7 +535,7 @@ def _cell(claim: Claim | None, notes: list, digits: int = 3) -> str:
 
 def _row_verdict(row: EvidenceRow) -> str:
     """The verdict column: does the claim reproduce, on the real bottle runs where they check it, else on this run."""
-    basis = [(name, c) for name, c in (("real bottle", row.bottle), ("this page's run", row.live)) if c is not None]
+    basis = [(name, c) for name, c in (("real bottle", row.bottle), ("this page's data", row.live)) if c is not None]
     if not basis:
         return "not checked"
     name, c = basis[0]
@@ -552,7 +552,7 @@ def _row_verdict(row: EvidenceRow) -> str:
         if row.paper is not None and not row.paper.holds:
             text += "; the paper's own bottle numbers do not show it"
     if len(basis) > 1 and basis[1][1].verdict != c.verdict:
-        text += f"; on this page's run: {_CELL_WORDS[basis[1][1].verdict]}"
+        text += f"; on this page's data: {_CELL_WORDS[basis[1][1].verdict]}"
     return text
 
 

@@ -269,9 +269,9 @@ def test_the_evidence_box_states_each_noise_kind_and_each_source_provenance_once
 
 def test_the_verdict_column_reads_the_real_bottle_result_first_and_names_where_this_run_disagrees():
     verdict = next(line for line in _box().splitlines() if line.startswith("| A > B |")).split(" | ")[4]
-    assert verdict.startswith("**reproduced** on real bottle") and "on this page's run: fails" in verdict
+    assert verdict.startswith("**reproduced** on real bottle") and "on this page's data: fails" in verdict
     only_live = evidence_box([EvidenceRow("C > D", live=check("C", 0.72, 0.7, 0.05))], {})
-    assert "**not reproduced (within the noise)** on this page's run" in only_live
+    assert "**not reproduced (within the noise)** on this page's data" in only_live
 
 
 def test_a_claim_the_paper_does_not_make_is_marked_as_the_books_own_and_never_as_reproduced():
