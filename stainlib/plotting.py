@@ -352,7 +352,9 @@ def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: flo
     the paper's, for ``category``.  Labels are horizontal and at least 9 pt, so that the figure reads at the width of
     the page's text column."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(tables), figsize=(2.6 * scale, 1.3 * scale), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(2.6 * scale, 1.4 * scale), sharey=True, squeeze=False, layout="constrained"
+    )
     for ax, (name, t) in zip(axes[0], tables.items()):
         row = next(r for r in t["rows"] if r["category"] == category)
         labels = [f"{n} + {c}, {m}" for m, n, c in t["columns"]]
@@ -367,6 +369,5 @@ def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: flo
         ax.tick_params(axis="x", labelsize=9)
         level = "image" if name == "I" else "pixel"
         ax.set_title(f"Table {name}: {level} AUROC", fontsize=11)
-    axes[0, 0].legend(fontsize=9, loc="lower right")
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=2)
     return fig
