@@ -21,7 +21,7 @@ from .spec import RunSpec
 from .synthetic import is_synthetic_category, make_synthetic
 from .train import budget, pick_device
 
-__all__ = ["PROFILES", "BookSettings", "below_chance", "project_dir", "setup", "shown_path"]
+__all__ = ["PROFILES", "BookSettings", "below_chance", "fetch_instructions", "project_dir", "setup", "shown_path"]
 
 PROFILES = {
     # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
@@ -79,9 +79,21 @@ class BookSettings:
         kind = "synthetic" if is_synthetic_category(category) else "MVTec AD"
         return (
             f"this run ({self.profile} profile: {kind} `{category}`, {self.image_size} px, "
-            f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, trained on "
+            f"{budget_text(budget(n_train, 0, self.epochs, self.batch_size), self.batch_size)}, seed 0, the paper's "
+            "decoder, trained on "
             f"{device_words(pick_device().type)})"
         )
+
+    def data_words(self, category=None) -> str:
+        """The dataset of this profile's runs as a caption or a table header names it: ``synthetic `synth_cap`, 64
+        px`` or ``MVTec AD `bottle`, 256 px``."""
+        category = category or self.category
+        kind = "synthetic" if is_synthetic_category(category) else "MVTec AD"
+        return f"{kind} `{category}`, {self.image_size} px"
+
+    def provenance(self, category=None) -> str:
+        """:meth:`where` without its "this run (...)" wrapping: the provenance line of an evidence box."""
+        return self.where(category)[len("this run (") : -1]
 
     def spec(
         self, category=None, model: str = "aesc", corruption: str = "stain", seed: int = 0, color: str = "gray"
@@ -125,8 +137,17 @@ def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str
     )
     return "fast", (  # short lines: a page shows this in a box of fixed width
         f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
-        f"{', '.join(missing)} in {where}.\nTo get it, run in the next cell:\n{fetch}"
+        f"{', '.join(missing)} in {where}.\nTo get it, run:\n{fetch}"
     )
+
+
+def fetch_instructions(data_root=None, categories=None) -> str:
+    """How to fetch the real MVTec AD data the ``full`` profile needs (a call to run), or an empty string where it is
+    already there: printed once, by chapter 1 (Data); :func:`setup` only says that it is missing."""
+    import torch
+
+    _, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
+    return why if "download_mvtec" in why else ""
 
 
 def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, image_size=None, log=print):
@@ -140,8 +161,9 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
 
     if profile == "auto":
         profile, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
-        if why:
-            log(why)
+        if why:  # the reason in one line; how to fetch the data is printed once, by chapter 1 (fetch_instructions)
+            first = why.split("\n")[0]
+            log(first + (" Chapter 1, Data, says how to get it." if "download_mvtec" in why else ""))
     if profile not in PROFILES:
         raise ValueError(f"profile must be 'auto', 'fast' or 'full', got {profile!r}")
     given = {"data_root": data_root, "categories": categories, "epochs": epochs, "image_size": image_size}

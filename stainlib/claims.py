@@ -38,6 +38,12 @@ __all__ = [
     "check",
     "claim_markdown",
     "comparison_markdown",
+    "EvidenceRow",
+    "PAPER_PROVENANCE",
+    "evidence_box",
+    "evidence_rows",
+    "show_evidence",
+    "committed_aurocs",
     "measured",
     "paper_claims",
     "run_claims",
@@ -394,7 +400,7 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
         f"{budget_text(b, s['batch_size'])}"
         + (" per run" if per_run else f", seed {s['seed']}")
-        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else "")
+        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else ", the paper's decoder")
         + (f", trained on {device_words(device)}" if device else "")
     )
 
@@ -413,3 +419,134 @@ TABLE_1_2_CLAIMS = (
 """The claims the paper draws from its Tables I and II."""
 TABLE_3_CLAIMS = ("stain_best", "gaussian_beats_none", "stain_beats_gaussian")
 """The claims about Table III (the paper's findings on the corruptions)."""
+
+
+# --- The evidence box: one per chapter ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One row of a chapter's evidence box: a claim, checked on the paper's numbers, on the committed real MVTec AD
+    bottle runs and on the page's own run (each a :class:`Claim`, or None where that source does not check it)."""
+
+    label: str
+    paper: Claim | None = None
+    bottle: Claim | None = None
+    live: Claim | None = None
+    own: bool = False  # the book's own claim, not the paper's
+
+
+def evidence_rows(keys, paper=None, bottle=None, live=None, own=()) -> list[EvidenceRow]:
+    """The rows of :data:`STATEMENTS`' ``keys`` (in that order), each side looked up in its ``{key: Claim}`` dict;
+    a key that no side checks is left out.  ``own``: the keys that are the book's claims, not the paper's."""
+    rows = []
+    for key in keys:
+        sides = [(d or {}).get(key) for d in (paper, bottle, live)]
+        if any(c is not None for c in sides):
+            rows.append(EvidenceRow(SHORT.get(key, key), *sides, own=key in own))
+    return rows
+
+
+_CELL_WORDS = {"holds": "holds", "within the noise": "within the noise", "fails": "fails"}
+
+
+def _cell(claim: Claim | None, notes: list, digits: int = 3) -> str:
+    """A claim in a table cell: both numbers, the difference against its noise, the verdict; the noise's kind becomes
+    a numbered note (``notes``, shared by the box, so that each kind is written once)."""
+    if claim is None:
+        return "—"
+    kind = claim.noise_kind or "no noise estimate"
+    if kind not in notes:
+        notes.append(kind)
+    noise = f"noise {claim.noise:.{digits}f}" if claim.noise else "no noise estimate"
+    return (
+        f"{claim.ours:.{digits}f} vs {claim.other:.{digits}f} ({claim.difference:+.{digits}f}; {noise} "
+        f"[{notes.index(kind) + 1}]): **{_CELL_WORDS[claim.verdict]}**"
+    )
+
+
+def _row_verdict(row: EvidenceRow) -> str:
+    """The verdict column: does the claim reproduce, on the real bottle runs where they check it, else on this run."""
+    basis = [(name, c) for name, c in (("real bottle", row.bottle), ("this page's data", row.live)) if c is not None]
+    if not basis:
+        return "not checked"
+    name, c = basis[0]
+    if row.own:
+        words = {"holds": "holds", "within the noise": "not shown (within the noise)", "fails": "does not hold"}
+        text = f"the book's own claim: **{words[c.verdict]}** on {name}"
+    else:
+        words = {
+            "holds": "reproduced",
+            "within the noise": "not reproduced (within the noise)",
+            "fails": "contradicted",
+        }
+        text = f"**{words[c.verdict]}** on {name}"
+        if row.paper is not None and not row.paper.holds:
+            text += "; the paper's own bottle numbers do not show it"
+    if len(basis) > 1 and basis[1][1].verdict != c.verdict:
+        text += f"; on this page's data: {_CELL_WORDS[basis[1][1].verdict]}"
+    return text
+
+
+def evidence_box(
+    rows,
+    provenance: dict,
+    notes=(),
+    live_name: str = "this page's run",
+    title: str = "Does it reproduce?",
+) -> str:
+    """A chapter's one evidence box (MyST Markdown: a collapsed admonition): one table, claim | the paper | ours on
+    real bottle | ours on ``live_name`` | verdict, then the noise of each comparison, the provenance of each source
+    stated once (``provenance``: ``{source: words}``) and any ``notes`` (computed sentences).
+
+    Every number comes from the :class:`Claim` objects of ``rows`` (:class:`EvidenceRow`); nothing is typed.
+    """
+    kinds: list = []
+    lines = [
+        f"| claim | the paper | ours on real bottle | ours on {live_name} | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paper = _cell(r.paper, kinds, 2) if r.paper is not None else ("— (the book's own)" if r.own else "—")
+        lines.append(f"| {r.label} | {paper} | {_cell(r.bottle, kinds)} | {_cell(r.live, kinds)} | {_row_verdict(r)} |")
+    if not rows:
+        lines = ["No claim could be checked here."]
+    body = "\n".join(lines)
+    body += (
+        "\n\nEach cell: the side the claim says wins, against the other side, their difference and its noise; a claim "
+        "**holds** only when the difference is larger than its noise, **fails** when it is smaller than minus the "
+        "noise, and is **within the noise** in between."
+    )
+    if kinds:
+        body += "\n\n**Noise.** " + " ".join(f"[{i}] {k}." for i, k in enumerate(kinds, 1))
+    if provenance:
+        body += "\n\n**Provenance.**\n\n" + "\n".join(f"- *{src}*: {words}" for src, words in provenance.items())
+    for note in notes:
+        if note:
+            body += f"\n\n{note}"
+    return f"````{{admonition}} {title}\n:class: dropdown tip\n\n{body}\n````"
+
+
+PAPER_PROVENANCE = (
+    "the paper's Tables I-III (Collin and De Vleeschouwer, 2020), MVTec AD `bottle` row, 256 px, its authors' "
+    "budget, printed to two decimals: a difference of 0.01 or less shows nothing"
+)
+"""What the paper's column of an evidence box is, in words."""
+
+
+def show_evidence(rows, provenance: dict, notes=(), live_name: str = "this page's run") -> None:
+    """Display :func:`evidence_box` in the notebook (the cell that calls it is hidden on the page)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(evidence_box(rows, provenance, notes, live_name)))
+
+
+def committed_aurocs(folder, runs, method: str = "residual", seed: int = 0) -> dict:
+    """``{run: (image AUROC, pixel AUROC)}`` of seed ``seed`` of each committed run in ``folder`` (a run without its
+    ``metrics.json`` is left out): the real numbers a page sets beside its own run's."""
+    out = {}
+    for run in runs:
+        m = read_metrics_or_empty(Path(folder) / f"{run}-s{seed}").get(method)
+        if m:
+            out[run] = (m["image_auroc"], m["pixel_auroc"])
+    return out

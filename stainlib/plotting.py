@@ -6,7 +6,8 @@
 * :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 4);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
   (chapter 5);
-* :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6).
+* :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6);
+* :func:`table_bars` — one category's Tables I and II, ours beside the paper's, as horizontal bars (chapter 6).
 
 All functions return a :class:`matplotlib.figure.Figure`; they never call ``plt.show``.
 """
@@ -28,8 +29,17 @@ __all__ = [
     "reconstruction_figure",
     "seed_figure",
     "stain_anatomy",
+    "table_bars",
     "to_numpy_image",
 ]
+
+
+MAP_CMAP = "viridis"
+"""The colour map of every anomaly map: perceptually uniform, and its low end (dark blue) stays distinct from a black
+background, unlike inferno's."""
+FONT = 10
+"""The size in points of titles and labels: figures are drawn no wider than the page's text column (about 7.5 inches at
+100 dpi), so that they show at 9 pt or more."""
 
 
 def _plt():
@@ -47,7 +57,7 @@ def to_numpy_image(x: torch.Tensor):
 
 
 def _show(ax, x, title=None, cmap="gray", vmin=0.0, vmax=1.0):
-    ax.imshow(
+    shown = ax.imshow(
         to_numpy_image(x) if isinstance(x, torch.Tensor) else x,
         cmap=cmap,
         vmin=vmin,
@@ -57,7 +67,22 @@ def _show(ax, x, title=None, cmap="gray", vmin=0.0, vmax=1.0):
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT)
+    return shown
+
+
+def _row_label(ax, text):
+    """A row's label, horizontal, left of its first image."""
+    ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=FONT, labelpad=6)
+
+
+def _colorbar(fig, shown, axes, label=None):
+    """One colour bar for the maps of ``axes`` (drawn on one scale), its ticks at 9 pt."""
+    bar = fig.colorbar(shown, ax=list(axes), shrink=0.85, pad=0.02, aspect=40, fraction=0.04)
+    bar.ax.tick_params(labelsize=9)
+    if label:
+        bar.set_label(label, fontsize=9)
+    return bar
 
 
 def corruption_grid(
@@ -145,31 +170,33 @@ def history_plot(runs: dict, scale: float = 3.2):
     ax_loss.set_ylabel("training MSE")
     ax_psnr.set_xlabel("epoch")
     ax_psnr.set_ylabel("validation PSNR (dB)")
-    ax_psnr.legend(fontsize=8)
+    ax_psnr.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titles=None, scale: float = 1.9):
+def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titles=None, scale: float = 1.45):
     """One row per image: input, reconstruction, residual map, uncertainty map, ground truth (paper Fig. 5).
 
-    All arguments are ``(B, ., H, W)`` tensors; ``titles`` is an optional list of B row labels.  Each anomaly map is
-    scaled to its own maximum over the batch, so rows can be compared.
+    All arguments are ``(B, ., H, W)`` tensors; ``titles`` is an optional list of B row labels, written horizontally at
+    the left.  Each anomaly map is drawn in :data:`MAP_CMAP` on one scale per column (0 to its maximum over the
+    batch), read off the column's colour bar, so rows can be compared.
     """
     plt = _plt()
     b = image.shape[0]
-    fig, axes = plt.subplots(b, 5, figsize=(5 * scale, b * scale), squeeze=False)
+    fig, axes = plt.subplots(b, 5, figsize=(5.4 * scale, b * scale), squeeze=False, layout="constrained")
     res_max = float(residual.max()) or 1.0
     unc_max = float(uncertainty.max()) or 1.0
     for i in range(b):
         _show(axes[i, 0], image[i], "input" if i == 0 else None)
         _show(axes[i, 1], reconstruction[i], "reconstruction" if i == 0 else None)
-        _show(axes[i, 2], residual[i], "residual" if i == 0 else None, cmap="inferno", vmax=res_max)
-        _show(axes[i, 3], uncertainty[i], "uncertainty" if i == 0 else None, cmap="inferno", vmax=unc_max)
+        res = _show(axes[i, 2], residual[i], "residual" if i == 0 else None, cmap=MAP_CMAP, vmax=res_max)
+        unc = _show(axes[i, 3], uncertainty[i], "uncertainty" if i == 0 else None, cmap=MAP_CMAP, vmax=unc_max)
         _show(axes[i, 4], gt_mask[i], "ground truth" if i == 0 else None)
         if titles:
-            axes[i, 0].set_ylabel(titles[i], fontsize=8)
-    fig.tight_layout()
+            _row_label(axes[i, 0], titles[i])
+    _colorbar(fig, res, axes[:, 2], "residual")
+    _colorbar(fig, unc, axes[:, 3], "variance")
     return fig
 
 
@@ -214,7 +241,7 @@ def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
     return fig
 
 
-def corruption_gallery(image: torch.Tensor, names=None, seeds=range(6), scale: float = 1.4):
+def corruption_gallery(image: torch.Tensor, names=None, seeds=range(4), scale: float = 1.7):
     """One row per model, one column per seed: the range of shapes each corruption model draws on ``image``."""
     from .noise import PAPER_CORRUPTIONS, get_corruption
 
@@ -227,7 +254,7 @@ def corruption_gallery(image: torch.Tensor, names=None, seeds=range(6), scale: f
         for j, seed in enumerate(seeds):
             corrupted, _ = model(image[None], torch.Generator().manual_seed(seed))
             _show(axes[i, j], corrupted[0], f"seed {seed}" if i == 0 else None)
-        axes[i, 0].set_ylabel(name, fontsize=9)
+        _row_label(axes[i, 0], name)
     fig.tight_layout()
     return fig
 
@@ -268,30 +295,30 @@ def readings_figure(
     return fig
 
 
-def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 1.7):
+def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 1.45):
     """For each image (columns): the input and mask, then each model's reconstruction and residual (rows).
 
-    ``reconstructions`` maps a label to a ``(B, C, H, W)`` tensor; residuals share one colour scale.
+    ``reconstructions`` maps a label to a ``(B, C, H, W)`` tensor; the rows are labelled horizontally at the left, and
+    the residuals share one colour scale (:data:`MAP_CMAP`), read off one colour bar.
     """
     plt = _plt()
     b = image.shape[0]
     rows = 2 + 2 * len(reconstructions)
-    fig, axes = plt.subplots(rows, b, figsize=(scale * b, scale * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, b, figsize=(scale * b + 2.2, scale * rows), squeeze=False, layout="constrained")
     residuals = {k: (image - r).abs().mean(1, keepdim=True) for k, r in reconstructions.items()}
     vmax = max(float(r.max()) for r in residuals.values()) or 1.0
     for j in range(b):
-        _show(axes[0, j], image[j], "input" if j == 0 else None)
-        _show(axes[1, j], gt_mask[j], "ground truth" if j == 0 else None)
+        _show(axes[0, j], image[j])
+        _show(axes[1, j], gt_mask[j])
         for k, label in enumerate(reconstructions):
-            _show(axes[2 + 2 * k, j], reconstructions[label][j], f"{label}: output" if j == 0 else None)
-            _show(
-                axes[3 + 2 * k, j],
-                residuals[label][j],
-                f"{label}: residual" if j == 0 else None,
-                cmap="inferno",
-                vmax=vmax,
-            )
-    fig.tight_layout()
+            _show(axes[2 + 2 * k, j], reconstructions[label][j])
+            shown = _show(axes[3 + 2 * k, j], residuals[label][j], cmap=MAP_CMAP, vmax=vmax)
+    _row_label(axes[0, 0], "input")
+    _row_label(axes[1, 0], "ground truth")
+    for k, label in enumerate(reconstructions):
+        _row_label(axes[2 + 2 * k, 0], f"{label}:\noutput")
+        _row_label(axes[3 + 2 * k, 0], f"{label}:\nresidual")
+    _colorbar(fig, shown, axes[3::2, :].ravel(), "residual (one scale)")
     return fig
 
 
@@ -302,19 +329,45 @@ def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
     it is wider than the scatter of the dots.
     """
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(2.6 * scale, 1.1 * scale), sharey=True)
-    labels = [f"{r['network']} + {r['corruption']}\n{r['method']}" for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(2.5 * scale, 1.2 * scale), sharey=True)
+    labels = [f"{r['network']} +\n{r['corruption']}\n{r['method']}" for r in rows]
     for ax, level in zip(axes, ("image", "pixel")):
         for i, r in enumerate(rows):
             vals = [v[f"{level}_auroc"] for v in r["values"].values()]
             ax.bar(i, sum(vals) / len(vals), 0.6, color="0.85", edgecolor="0.5")
             ax.plot([i] * len(vals), vals, "o", color="C0", markersize=4)
         ax.axhline(0.5, color="0.6", linestyle=":", linewidth=1)
-        ax.set_xticks(range(len(rows)), labels, fontsize=7)
+        ax.set_xticks(range(len(rows)), labels, fontsize=9)
         ax.set_ylim(0, 1)
-        ax.set_title(f"{level} AUROC: seeds (dots), mean (bar)", fontsize=9)
+        ax.set_title(f"{level} AUROC: seeds (dots), mean (bar)", fontsize=FONT)
     axes[0].set_ylabel("AUROC (0.5: chance)")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: float = 3.2):
+    """One panel per table (``{"I": make_table(...), "II": ...}``): a horizontal bar per model and map, ours beside
+    the paper's, for ``category``.  Labels are horizontal and at least 9 pt, so that the figure reads at the width of
+    the page's text column."""
+    plt = _plt()
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(2.6 * scale, 1.4 * scale), sharey=True, squeeze=False, layout="constrained"
+    )
+    for ax, (name, t) in zip(axes[0], tables.items()):
+        row = next(r for r in t["rows"] if r["category"] == category)
+        labels = [f"{n} + {c}, {m}" for m, n, c in t["columns"]]
+        ours = [row[f"{m}/{n}/{c}"] or 0 for m, n, c in t["columns"]]
+        paper = [row[f"{m}/{n}/{c} (paper)"] or 0 for m, n, c in t["columns"]]
+        y = list(range(len(labels)))[::-1]
+        ax.barh([i + 0.2 for i in y], ours, 0.4, label=ours_label, color="C0")
+        ax.barh([i - 0.2 for i in y], paper, 0.4, label="paper", color="0.7")
+        ax.set_yticks(y, labels, fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.axvline(0.5, color="0.5", linestyle=":", linewidth=1)
+        ax.tick_params(axis="x", labelsize=9)
+        level = "image" if name == "I" else "pixel"
+        ax.set_title(f"Table {name}: {level} AUROC", fontsize=11)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=2)
     return fig

@@ -41,7 +41,7 @@ from .checkpoints import (
 )
 from .data import MVTecAD, skipped_words, train_fingerprint
 from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
-from .files import LOCK_NAME, run_lock, shown_path, stale_temporaries
+from .files import LOCK_NAME, run_lock, stale_temporaries
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
 from .plotting import detection_figure
@@ -243,14 +243,11 @@ def load_or_train(
     run = spec.folder(out)
     what = f"{spec.model} + {spec.corruption} ({spec.color})"
     if check_run(spec, run, retrain=retrain, log=log):
-        log(f"loaded {what} from {shown_path(run)}")
+        log(f"loaded {what}: trained before")  # the folder is plumbing; a page names no path
     else:
         train(spec, out, device=device, progress=progress, log=lambda *_: None)
         b = read_config(run).get("budget", {})
-        log(
-            f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)\n"
-            f"  into {shown_path(run)}"
-        )
+        log(f"trained {what}, {spec.epochs} epochs ({b.get('steps')} steps, {b.get('images_seen')} images seen)")
     net, _ = load_run(run, device=pick_device(device))
     return net, run
 

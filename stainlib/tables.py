@@ -17,7 +17,7 @@ from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
 from .paper import GRIDS, NETWORKS, TABLE_COLUMNS, paper_numbers
 from .runs import read_config, read_metrics
 from .spec import run_name, stored_settings
-from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES
+from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES, is_synthetic_category
 
 __all__ = ["ablation_table", "make_table", "seed_table"]
 
@@ -120,10 +120,16 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     prov["commit"] = _commit_words(results, used)
     prov["metric"] = metric
     md = _markdown(table, rows, columns, prov)
+    page = _markdown(table, rows, columns, prov, data=_data_words(categories))
     if write and rows:
         _write_csv(results / f"table_{table}.csv", rows, keys)
         (results / f"table_{table}.md").write_text(md)
-    return {"rows": rows, "columns": columns, "provenance": prov, "markdown": md}
+    return {"rows": rows, "columns": columns, "provenance": prov, "markdown": md, "page_markdown": page}
+
+
+def _data_words(categories: list) -> str:
+    """The categories of a table as a page's header names them: ``synthetic `synth_cap```, ``MVTec AD `bottle```."""
+    return ", ".join(f"{'synthetic' if is_synthetic_category(c) else 'MVTec AD'} `{c}`" for c in categories) or "–"
 
 
 def _check_result(run: Path, method: str, result: dict, metric: str) -> None:
@@ -145,8 +151,12 @@ def _write_csv(path: Path, rows: list[dict], keys: list[str]) -> None:
             w.writerow({k: ("" if v is None else (round(v, 4) if isinstance(v, float) else v)) for k, v in r.items()})
 
 
-def _markdown(table, rows, columns, prov) -> str:
-    """One row per category and trained model, one column per map (ours, then the paper's): it fits a page."""
+def _markdown(table, rows, columns, prov, data: str | None = None) -> str:
+    """One row per category and trained model, one column per map (ours, then the paper's): it fits a page.
+
+    With ``data`` (the categories in words), the page's version: its title names the dataset and the seed, and the
+    provenance paragraph (budget, device, commit) is left to the chapter's evidence box.
+    """
 
     def cell(v):
         return "–" if v is None else f"{v:.2f}"
@@ -154,9 +164,13 @@ def _markdown(table, rows, columns, prov) -> str:
     methods = list(dict.fromkeys(m for m, _, _ in columns))
     models = list(dict.fromkeys((n, c) for _, n, c in columns))
     head = "| category | model | " + " | ".join(f"{m} | paper" for m in methods) + " |"
+    title = (
+        f"Table {table}: {_METRIC_WORDS.get(prov['metric'], prov['metric'])}"
+        + (f" on {data}, seed {prov['seed']} of each run" if data else "")
+        + ", ours beside the paper's (– where the paper has no such number)."
+    )
     lines = [
-        f"Table {table}: {_METRIC_WORDS.get(prov['metric'], prov['metric'])}, ours beside the paper's "
-        "(– where the paper has no such number).",
+        f"**{title}**" if data else title,
         "",
         head,
         "|" + "---|" * (2 + 2 * len(methods)),
@@ -170,6 +184,8 @@ def _markdown(table, rows, columns, prov) -> str:
                 key = f"{m}/{n}/{c}"
                 cells += [cell(r.get(key)), cell(r.get(f"{key} (paper)"))] if (m, n, c) in columns else ["–", "–"]
             lines.append(f"| {r['category']} | {n} + {c} | " + " | ".join(cells) + " |")
+    if data:
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         f"Provenance: data {', '.join(prov['data']) or '–'}; image size {', '.join(prov['size']) or '–'} px "

@@ -1,5 +1,6 @@
 """Claims about stainlib.book's profiles: "auto" is "full" only with a GPU and the real data (book, every chapter)."""
 
+import pytest
 import torch
 
 from stainlib.book import _auto_profile, below_chance, project_dir, setup
@@ -46,3 +47,17 @@ def test_below_chance_names_every_auroc_under_half_and_only_those():
     assert "AESc" not in sentence and "good pixels" in sentence
     assert "good pixels" not in below_chance({"the image AUROC of AE": 0.4})
     assert below_chance({"a": 0.5, "b": 0.9}) == ""
+
+
+def test_setup_names_missing_data_in_one_line_and_only_fetch_instructions_print_the_call(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    lines = []
+    with pytest.raises(FileNotFoundError):  # the fast profile is then pointed at the same (empty) folder
+        setup("auto", data_root=str(tmp_path / "mvtec_ad"), log=lines.append)
+    why = lines[0]
+    assert "no MVTec AD bottle" in why and "\n" not in why and "download_mvtec" not in why
+    assert "Chapter 1, Data, says how to get it" in why
+    from stainlib.book import fetch_instructions
+
+    assert "download_mvtec(" in fetch_instructions(tmp_path / "mvtec_ad")
+    assert fetch_instructions(fake_mvtec(tmp_path / "real")) == ""

@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from stainlib.book import PROFILES
-from stainlib.claims import auroc_se, bottle_claims, check, claim_markdown, run_claims
-from stainlib.paper import STATEMENTS
+from stainlib.claims import (
+    SHORT,
+    EvidenceRow,
+    auroc_se,
+    bottle_claims,
+    check,
+    claim_markdown,
+    evidence_box,
+    evidence_rows,
+    run_claims,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,9 +66,9 @@ def test_the_committed_bottle_runs_give_claims_with_the_seed_spread_as_noise():
     assert claim.noise == pytest.approx(0.026, abs=0.001) and "seeds" in claim.noise_kind
 
 
-def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(tmp_path):
+def test_executing_a_chapter_where_a_claim_fails_changes_the_verdict_its_evidence_box_renders(tmp_path):
     """tables_1_2 run twice in a copy of the project: with the committed bottle runs, then with AESc + none's AUROC
-    raised above AESc + stain's: the sentence the page renders about that claim changes from holds to does not."""
+    raised above AESc + stain's: the box's real-bottle cell for that claim changes from holds to fails."""
     papermill = pytest.importorskip("papermill")
     from stainlib.synthetic import make_synthetic
 
@@ -73,7 +82,8 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
     env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     os.environ.update(env)
 
-    def sentence():
+    def bottle_cell():
+        """The real-bottle cell of the row "AESc + Stain > AESc + none, image" in the page's evidence box."""
         out = tmp_path / "out.ipynb"
         papermill.execute_notebook(
             str(ROOT / "book" / "tables_1_2.ipynb"),
@@ -88,17 +98,18 @@ def test_executing_a_chapter_where_a_claim_fails_changes_the_rendered_sentence(t
             for cell in json.loads(out.read_text())["cells"]
             for o in cell.get("outputs", [])
         ]
-        claim = f"**{STATEMENTS['stain_beats_none_image']}**"
-        return [t for t in texts if t.startswith(claim) and "On real data (" in t]
+        boxes = [t for t in texts if t.startswith("````{admonition} Does it reproduce?")]
+        assert len(boxes) == 1, "one evidence box per chapter"
+        row = next(line for line in boxes[0].splitlines() if line.startswith(f"| {SHORT['stain_beats_none_image']} |"))
+        return row.split(" | ")[2]  # claim | the paper | ours on real bottle | ...
 
-    before = sentence()
+    before = bottle_cell()
     metrics = project / "results" / "bottle" / "aesc-none-s0" / "metrics.json"
     m = json.loads(metrics.read_text())
     m["residual"]["image_auroc"] = 0.99
     metrics.write_text(json.dumps(m))
-    after = sentence()
-    assert before and after
-    assert "this claim **holds**" in before[-1] and "this claim **does not hold**" in after[-1]
+    after = bottle_cell()
+    assert before.endswith("**holds**") and after.endswith("**fails**")
 
 
 def test_the_stain_is_ranked_among_the_corruptions_only_when_every_corruption_of_table_3_was_run(tmp_path):
@@ -211,3 +222,67 @@ def test_the_papers_own_numbers_give_verdicts_where_two_decimals_allow_and_a_one
         table.splitlines()[0] == "| claim | a | b |"
         and "| AESc + Stain > AE + none, image | is not shown (0.98" in table
     )
+
+
+def _box(**kw):
+    rows = [
+        EvidenceRow(
+            "A > B",
+            paper=check("A", 0.9, 0.8, 0.01, "two decimals"),
+            bottle=check("A", 0.85, 0.7, 0.03, "seed sd"),
+            live=check("A", 0.6, 0.7, 0.05, "one standard error"),
+        )
+    ]
+    return evidence_box(rows, {"the paper": "Tables I-III", "real bottle": "256 px, 3 seeds"}, **kw)
+
+
+def test_the_evidence_box_is_one_collapsed_admonition_holding_one_table_with_the_five_columns():
+    box = _box(live_name="this page's run (synthetic `synth_cap`, 64 px)")
+    assert box.startswith("````{admonition} Does it reproduce?\n:class: dropdown") and box.endswith("\n````")
+    assert box.count("````") == 2  # one box, nothing nested that could close it
+    head = (
+        "| claim | the paper | ours on real bottle | ours on this page's run (synthetic `synth_cap`, 64 px) | verdict |"
+    )
+    assert head in box.splitlines()
+    assert sum(line.startswith("|---") for line in box.splitlines()) == 1  # one table
+
+
+def test_each_cell_of_the_evidence_box_shows_both_numbers_the_difference_its_noise_and_the_computed_verdict():
+    row = next(line for line in _box().splitlines() if line.startswith("| A > B |")).split(" | ")
+    assert row[1] == "0.90 vs 0.80 (+0.10; noise 0.01 [1]): **holds**"  # the paper: two decimals, as printed
+    assert row[2] == "0.850 vs 0.700 (+0.150; noise 0.030 [2]): **holds**"
+    assert row[3] == "0.600 vs 0.700 (-0.100; noise 0.050 [3]): **fails**"
+
+
+def test_the_evidence_box_states_each_noise_kind_and_each_source_provenance_once():
+    rows = evidence_rows(
+        ["stain_beats_none_image", "stain_beats_ae_image"],
+        paper={
+            k: check("A", 0.9, 0.8, 0.01, "two decimals") for k in ("stain_beats_none_image", "stain_beats_ae_image")
+        },
+    )
+    box = evidence_box(rows, {"the paper": "Tables I-III, bottle row"})
+    assert box.count("two decimals") == 1 and box.count("[1]") == 3  # two cells and the one note
+    assert box.count("Tables I-III, bottle row") == 1
+
+
+def test_the_verdict_column_reads_the_real_bottle_result_first_and_names_where_this_run_disagrees():
+    verdict = next(line for line in _box().splitlines() if line.startswith("| A > B |")).split(" | ")[4]
+    assert verdict.startswith("**reproduced** on real bottle") and "on this page's data: fails" in verdict
+    only_live = evidence_box([EvidenceRow("C > D", live=check("C", 0.72, 0.7, 0.05))], {})
+    assert "**not reproduced (within the noise)** on this page's data" in only_live
+
+
+def test_a_claim_the_paper_does_not_make_is_marked_as_the_books_own_and_never_as_reproduced():
+    rows = evidence_rows(
+        ["combined_wins_image"], bottle={"combined_wins_image": check("C", 0.9, 0.8, 0.02)}, own={"combined_wins_image"}
+    )
+    line = next(x for x in evidence_box(rows, {}).splitlines() if x.startswith(f"| {SHORT['combined_wins_image']} |"))
+    assert "— (the book's own)" in line and "the book's own claim: **holds** on real bottle" in line
+    assert "reproduced" not in line
+
+
+def test_evidence_rows_keep_the_order_asked_and_leave_out_a_claim_no_source_checks():
+    some = {"stain_best": check("S", 0.9, 0.8, 0.01)}
+    rows = evidence_rows(["stain_beats_none_image", "stain_best"], paper=some, bottle=None, live={})
+    assert [r.label for r in rows] == [SHORT["stain_best"]]

@@ -41,3 +41,30 @@ def test_seed_figure_draws_a_bar_per_run_and_map_and_a_dot_per_seed_at_both_leve
         assert len(ax.patches) == 2  # one bar per row
         assert sorted(len(line.get_xdata()) for line in ax.lines if line.get_marker() == "o") == [2, 3]
     assert fig.axes[0].lines[0].get_ydata().tolist() == pytest.approx([0.5, 0.6, 0.7])
+
+
+def test_detection_figure_draws_each_map_column_on_one_scale_with_its_colour_bar_and_horizontal_row_labels():
+    from stainlib.plotting import MAP_CMAP, detection_figure
+
+    x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    fig = detection_figure(x, x, x * 0.5, x * 0.1, (x > 0.5).float(), titles=["best: crack", "worst: hole", "good"])
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2  # residual and uncertainty: one bar per compared column
+    maps = [ax.images[0] for ax in fig.axes[:15] if ax.images and ax.images[0].get_cmap().name == MAP_CMAP]
+    assert len(maps) == 6 and len({m.get_clim() for m in maps}) == 2  # two columns, one scale each
+    label = fig.axes[0].yaxis.label
+    assert label.get_text() == "best: crack" and label.get_rotation() == 0 and label.get_fontsize() >= 9
+
+
+def test_table_bars_draws_horizontal_labels_of_9_pt_or_more_for_ours_and_the_paper():
+    from pathlib import Path
+
+    from stainlib.plotting import table_bars
+    from stainlib.tables import make_table
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    fig = table_bars({t: make_table(results, t, write=False) for t in ("I", "II")}, "bottle")
+    labels = fig.axes[0].get_yticklabels()  # the panels share their rows: the labels are on the first
+    assert labels and all(lbl.get_rotation() == 0 and lbl.get_fontsize() >= 9 for lbl in labels)
+    for ax in fig.axes:
+        assert len(ax.patches) == 2 * len(labels)  # ours and the paper's, per row

@@ -104,3 +104,11 @@ def test_ablation_table_reads_each_reading_against_its_paper_reading_in_seed_sd_
     )
     assert masks["paper"]["pixel_auroc"] == 0.72 and masks["in_sd"]["pixel_auroc"] == pytest.approx(0.5)
     assert table["moved"] == ["decoder"]
+
+
+@pytest.mark.parametrize("table", ["I", "II", "III"])
+def test_the_page_version_of_a_table_names_its_dataset_and_seed_and_leaves_budget_and_commit_to_the_box(table):
+    page = make_table(RESULTS, table, write=False)["page_markdown"]
+    title = page.splitlines()[0]
+    assert "MVTec AD `bottle`" in title and "seed 0 of each run" in title
+    assert "Provenance" not in page and "commit" not in page and "steps" not in page
