@@ -27,11 +27,13 @@ __all__ = [
     "CHECKSUMS",
     "RUNTIME_KEYS",
     "RunError",
+    "check_checksum",
     "check_settings",
     "is_complete",
     "load_checkpoint",
     "load_run",
     "save_checkpoint",
+    "save_with_checksum",
     "write_config",
     "write_history",
 ]
@@ -77,6 +79,40 @@ def save_checkpoint(run: Path, name: str, state: dict) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     _write_checksums(run, {**read_checksums(run), name: [digest]})
+
+
+def save_with_checksum(run: Path, name: str, write) -> None:
+    """Write ``run/name`` by ``write(tmp)`` in :func:`save_checkpoint`'s order, for any file of a run
+    (``threshold.json``).
+
+    ``SHA256SUMS`` lists the digest of the file on disk at every moment: the new digest joins the old one before the
+    rename, and the old one is dropped after.
+    """
+    run = Path(run)
+    tmp = temporary_beside(run / name)
+    try:
+        write(tmp)
+        digest = file_sha256(tmp)
+        sums = read_checksums(run)
+        _write_checksums(run, {**sums, name: [*sums.get(name, []), digest]})
+        os.replace(tmp, run / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _write_checksums(run, {**read_checksums(run), name: [digest]})
+
+
+def check_checksum(run: Path, name: str) -> None:
+    """Refuse (:class:`RunError`) ``run/name`` when its digest is not the one ``SHA256SUMS`` lists for it."""
+    path = Path(run) / name
+    expected = read_checksums(Path(run)).get(name)
+    if not expected:
+        raise RunError(f"{path} has no checksum in {Path(run) / CHECKSUMS}; delete it to make it anew")
+    actual = file_sha256(path)
+    if actual not in expected:
+        raise RunError(
+            f"checksum mismatch for {path}: expected {expected[-1]}, got {actual}; the file was changed or damaged "
+            "(delete it to make it anew)"
+        )
 
 
 def _write_checksums(run: Path, sums: dict) -> None:

@@ -170,15 +170,18 @@ def load_or_train(
     return net, run
 
 
-def anomaly_maps(model, images: torch.Tensor, methods=METHODS, n_samples: int = 30, val_images=None) -> dict:
+def anomaly_maps(
+    model, images: torch.Tensor, methods=METHODS, n_samples: int = 30, val_images=None, batch_size: int = 32
+) -> dict:
     """The reconstruction and the anomaly maps ``methods`` of ``images`` (all on the CPU).
 
     ``combined`` needs ``val_images``, clean images whose residual and uncertainty statistics standardise the maps.
+    ``batch_size`` is the reconstruction's batch.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
-    recon = reconstruct(model, images).cpu()
+    recon = reconstruct(model, images, batch_size).cpu()
     maps = {"reconstruction": recon, "residual": residual_map(images, recon)}
     if "uncertainty" in methods or "combined" in methods:
         maps["uncertainty"] = uncertainty_map(model, images, n_samples=n_samples, seed=0).cpu()
@@ -186,7 +189,7 @@ def anomaly_maps(model, images: torch.Tensor, methods=METHODS, n_samples: int = 
         if val_images is None:
             raise ValueError("the combined map needs val_images (clean images) to standardise the maps")
         norm = fit_normalizer(
-            residual_map(val_images, reconstruct(model, val_images).cpu()),
+            residual_map(val_images, reconstruct(model, val_images, batch_size).cpu()),
             uncertainty_map(model, val_images, n_samples=n_samples, seed=1).cpu(),
         )
         maps["combined"] = combined_map(maps["residual"], maps["uncertainty"], norm)
@@ -202,11 +205,14 @@ def evaluate(
     figure: bool = True,
     spec: RunSpec | None = None,
     log=print,
+    fpr: float = 0.01,
 ) -> dict:
     """Evaluate a run folder on its test split; merge the result into ``run/metrics.json`` and return it.
 
     Scores each image by the L2 norm of the chosen map and reports image and pixel AUROC, AUPRO, F1-max, the
-    per-defect image AUROC, the counts, the data used and the seconds taken.  The data is read from the absolute root
+    per-defect image AUROC, the counts, the data used and the seconds taken; under ``calibrated``, the precision,
+    recall and F1 of the thresholds calibrated at ``fpr`` on the clean validation images
+    (:func:`stainlib.predict.calibrated_metrics`, kept in ``threshold.json``).  The data is read from the absolute root
     stored in the run (``data_root`` overrides it); with ``spec``, the run must have been made with it.  With
     ``figure``, saves ``figure_<method>.png``: the two best- and worst-detected defective images and the most
     suspicious good one.
@@ -254,13 +260,21 @@ def evaluate(
         "device": str(dev),
         "seconds": None,
     }
+    from .predict import calibrated_metrics
+
+    result["calibrated"] = calibrated_metrics(
+        run, method, model, pred_score, labels, anomaly_map, test["gt_mask"], n_samples, root, val, fpr
+    )
     if figure:
         _save_figure(run / f"figure_{method}.png", test, maps, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_metrics(run, method, result)
     log(
         f"{run.name} [{method}]: image AUROC {result['image_auroc']:.3f}, pixel AUROC {result['pixel_auroc']:.3f}, "
-        f"AUPRO {result['pixel_aupro']:.3f} ({result['n_images']} images, {result['seconds']} s)"
+        f"AUPRO {result['pixel_aupro']:.3f} ({result['n_images']} images, {result['seconds']} s); at the threshold "
+        f"calibrated at FPR {fpr:g}: image precision {result['calibrated']['image_precision']:.3f}, recall "
+        f"{result['calibrated']['image_recall']:.3f}, F1 {result['calibrated']['image_f1']:.3f} "
+        f"(F1-max {result['image_f1_max']:.3f})"
     )
     return result
 
