@@ -535,12 +535,16 @@ def write_predictions(result: dict, out, progress: bool = False) -> dict:
 def predict_to_folder(run, paths, out, log=print, **options) -> int:
     """``stainlib predict``: :func:`predict` on ``paths``, :func:`write_predictions` into ``out``, the summary printed.
 
-    Returns 0, or 1 when a path was skipped (named in the summary and on the way).  ``options`` are :func:`predict`'s.
+    Returns 0, or 1 when a path was skipped: each is named as it is met, in the summary, and once more on stderr at
+    the end.  ``options`` are :func:`predict`'s.
     """
     options.setdefault("progress", True)
     result = predict(run, paths, exclude=out, log=log, **options)
     written = write_predictions(result, out, progress=options["progress"])
     log(summary_text(result) + f"written: {written['csv']}, {written['summary']}, {len(written['heatmaps'])} heatmaps")
+    if result["skipped"]:
+        names = ", ".join(path for path, _ in result["skipped"])
+        print(f"stainlib predict: {len(result['skipped'])} path(s) skipped: {names}", file=sys.stderr)
     return 1 if result["skipped"] else 0
 
 

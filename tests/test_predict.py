@@ -135,8 +135,9 @@ def test_a_corrupt_file_is_named_and_skipped_the_exit_status_is_nonzero_and_stri
     (folder / "002.png").write_bytes(b"not an image at all")
     out = tmp_path / "out"
     assert main(["predict", str(run), str(folder), "--out", str(out), "--device", "cpu"]) == 1
-    printed = capsys.readouterr().out
-    assert f"cannot read image {folder / '002.png'}" in printed
+    printed = capsys.readouterr()
+    assert f"cannot read image {folder / '002.png'}" in printed.out
+    assert f"1 path(s) skipped: {folder / '002.png'}" in printed.err
     rows = list(csv.DictReader((out / "predictions.csv").open()))
     assert [r["file"] for r in rows] == [str(folder / "000.png"), str(folder / "001.png")]
     assert "002.png" in (out / "summary.txt").read_text()
