@@ -451,6 +451,15 @@ def heatmap_figure(image, anomaly_map, pred_mask, vmax: float, pixel_threshold: 
     return fig
 
 
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 4 significant digits, or as many more as it takes to print them apart (up to 9)."""
+    for digits in range(4, 10):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y or a == b:
+            break
+    return x, y
+
+
 def _relative(paths: list[str]) -> list[Path]:
     """Each path below the folder all of them share (``hole/000.png``)."""
     resolved = [Path(p).resolve() for p in paths]
@@ -505,10 +514,9 @@ def write_predictions(result: dict, out, progress: bool = False) -> dict:
     vmax = max(float(result["anomaly_map"].max()) if n else 0.0, result["pixel_threshold"], 1e-12)
     for i in tqdm(range(n), desc="heatmaps", unit="image", disable=not progress):
         score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
-        title = (
-            f"{shown[i]}: {'DEFECTIVE' if label else 'good'}\n"
-            f"score {score:.4g} {'>' if label else '<='} {result['image_threshold']:.4g} ({result['map']})"
-        )
+        a, b = _apart(score, result["image_threshold"])
+        decision = f"{'DEFECTIVE' if label else 'good'}\nscore {a} {'>' if label else '<='} {b}"
+        title = f"{shown[i]}: {decision} ({result['map']})"
         fig = heatmap_figure(
             result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
         )
