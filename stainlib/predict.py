@@ -381,9 +381,8 @@ def predict(
         skipped += unreadable
 
     model, _ = load_run(run, device=pick_device(device))
-    val = None
-    if method == "combined" or image_t is None or pixel_t is None:
-        val = _val_images(*_settings_and_root(run, data_root))
+    # The validation images are read only where needed: the combined map's normaliser, or a threshold not yet kept.
+    val = _val_images(*_settings_and_root(run, data_root)) if method == "combined" else None
     how = {}
     if image_t is None or pixel_t is None:
         record = thresholds(run, method, fpr, n_samples, data_root=data_root, model=model, val_images=val, log=log)

@@ -173,6 +173,15 @@ def test_a_given_threshold_overrides_the_calibrated_one_and_needs_no_validation_
     assert not (run / THRESHOLDS).exists()
 
 
+def test_a_kept_threshold_needs_no_validation_data_on_the_inspection_machine(run, tmp_path):
+    images = torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    kept = thresholds(run, "residual", device="cpu", log=quiet)
+    p = predict(run, images, "residual", data_root=tmp_path / "gone", device="cpu", log=quiet)
+    assert (p["image_threshold"], p["pixel_threshold"]) == (kept["image_threshold"], kept["pixel_threshold"])
+    with pytest.raises(ValueError, match="not found"):  # another rate must be calibrated, and that needs the data
+        predict(run, images, "residual", fpr=0.2, data_root=tmp_path / "gone", device="cpu", log=quiet)
+
+
 def test_stainlib_predict_is_the_function_and_the_map_defaults_to_the_runs_best(run):
     images = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     assert best_method(run)[0] == "residual"  # never evaluated: the paper's map
