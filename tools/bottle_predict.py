@@ -8,8 +8,9 @@ pixels and CPU time (``--image-size 256`` is the committed run's setting), into 
 (resumed or reused when it is there).  It evaluates its residual map, which calibrates the thresholds at a
 false-positive rate of 0.01 on its clean validation images and keeps them in ``threshold.json``; then it predicts on
 the test images read as new files and writes, beside the run: ``predict.json`` (the decisions against the truth,
-with provenance), ``predictions.csv`` and ``summary.txt`` (as ``stainlib predict`` writes them), and
-``heatmaps.png`` (four of the heatmaps).  The checkpoints stay git-ignored.
+with provenance), ``predictions.csv`` and ``summary.txt`` (as ``stainlib predict`` writes them, less the CSV's
+heatmap column: the 83 heatmaps are not kept), and ``heatmaps.png`` (four of them).  The checkpoints stay
+git-ignored.
 
     python tools/bottle_predict.py DATA_ROOT [--out results/bottle/predict] [--image-size 128] [--device auto]
 
@@ -19,6 +20,7 @@ DATA_ROOT holds ``bottle/`` in the MVTec AD layout (CC BY-NC-SA 4.0, MVTec Softw
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -70,9 +72,14 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         written = write_predictions(found, tmp)
-        for name in ("predictions.csv", "summary.txt"):
-            text = (Path(tmp) / name).read_text().replace(str(run), str(run.relative_to(ROOT)))
-            (out / name).write_text(text.replace("heatmaps/", "(not kept) heatmaps/"))
+        summary = (Path(tmp) / "summary.txt").read_text().replace(str(run), str(run.relative_to(ROOT)))
+        (out / "summary.txt").write_text(summary)
+        with open(Path(tmp) / "predictions.csv", newline="") as f:  # without the heatmaps, which are not kept
+            rows = [{k: v for k, v in row.items() if k != "heatmap"} for row in csv.DictReader(f)]
+        with open(out / "predictions.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
         score = found["pred_score"]
         defective, good = torch.nonzero(truth).flatten(), torch.nonzero(~truth).flatten()
         shown = {
