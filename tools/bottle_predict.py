@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from stainlib.claims import budget_text
     from stainlib.metrics import at_threshold
     from stainlib.predict import predict, write_predictions
-    from stainlib.runs import evaluate, read_config, train
+    from stainlib.runs import evaluate, read_config, read_metrics, train
     from stainlib.spec import RunSpec
 
     out = Path(args.out).resolve()
@@ -97,6 +97,7 @@ def main(argv=None) -> int:
         fig.savefig(out / "heatmaps.png", dpi=100)
 
     budget = read_config(run)["budget"]
+    committed = read_metrics(ROOT / "results" / "bottle" / "aesc-stain-s0")[METHOD]["image_auroc"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     report = {
         "run": str(run.relative_to(ROOT / "results" / "bottle")),
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
             f"AESc + Stain trained for this section with the settings of the committed aesc-stain-s0 but at "
             f"{args.image_size} px ({args.image_size} px gray, {SETTINGS['decoder']} decoder, "
             f"{budget_text(budget, SETTINGS['batch_size'])}, seed 0), residual map: image AUROC "
-            f"{result['image_auroc']:.3f} (the committed 256 px run's: 0.889)"
+            f"{result['image_auroc']:.3f} (the committed 256 px run's: {committed:.3f})"
         ),
         "map": METHOD,
         "fpr": FPR,
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         "pixel_precision": calibrated["pixel_precision"],
         "pixel_recall": calibrated["pixel_recall"],
         "provenance": (
-            f"made by tools/bottle_predict.py on {result['device']} on "
+            f"Made by tools/bottle_predict.py on {result['device']} on "
             f"{datetime.date.today().isoformat()} (stainbook {commit.stdout.strip() or 'unknown'})."
         ),
     }
