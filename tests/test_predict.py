@@ -44,6 +44,16 @@ def test_threshold_at_leaves_at_most_floor_fpr_n_clean_scores_above_and_says_how
         threshold_at(scores, 0.0)
 
 
+def test_at_threshold_flags_scores_strictly_above_and_counts_the_four_cells():
+    scores, labels = [0.1, 0.5, 0.5, 0.9, 0.3], [0, 0, 1, 1, 1]
+    r = at_threshold(scores, labels, 0.5)  # only 0.9 lies strictly above
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (1, 0, 2, 2)
+    assert (r["precision"], r["recall"], r["f1"]) == (1.0, 1 / 3, 0.5)
+    r = at_threshold(scores, labels, 0.2)
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (3, 2, 0, 0) and r["precision"] == 0.6
+    assert at_threshold(scores, labels, 1.0)["precision"] == 0.0  # nothing flagged
+
+
 @pytest.mark.parametrize("method", ["residual", "uncertainty", "combined"])
 def test_predict_scores_equal_evaluate_for_the_same_images_and_map(run, wood, method):
     result = evaluate(run, method, n_samples=T, device="cpu", figure=False, log=quiet)
