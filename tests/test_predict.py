@@ -50,7 +50,7 @@ def test_at_threshold_flags_scores_strictly_above_and_counts_the_four_cells():
     assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (1, 0, 2, 2)
     assert (r["precision"], r["recall"], r["f1"]) == (1.0, 1 / 3, 0.5)
     r = at_threshold(scores, labels, 0.2)
-    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (3, 2, 0, 0) and r["precision"] == 0.6
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (3, 1, 0, 1) and r["precision"] == 0.75
     assert at_threshold(scores, labels, 1.0)["precision"] == 0.0  # nothing flagged
 
 
