@@ -4,13 +4,22 @@ One module per job, each explained by a chapter of the book (numbered as the sit
 ``synthetic``, ``download`` (ch. 1), ``corruption``, ``stain`` and ``noise`` (ch. 2), ``models`` (ch. 3),
 ``diagrams`` (the introduction and ch. 3), ``spec``, ``train``, ``precision``, ``costs``, ``checkpoints``,
 ``files``, ``runs`` (ch. 4), ``detect`` and ``metrics`` (ch. 5), ``paper``, ``sweep`` and ``tables`` (ch. 6-7),
-``claims`` (ch. 8), ``plotting``, ``widgets`` and ``book`` (every chapter), ``cli`` (the command line, ch. 6-7).
-Importing the package has no side effects.
+``claims`` and ``predict`` (ch. 8), ``plotting``, ``widgets`` and ``book`` (every chapter), ``cli`` (the command line,
+ch. 6-7).  Importing the package has no side effects: ``stainlib.predict(run, images)``
+(:func:`stainlib.predict.predict`; the module is callable) imports its module on first use.
 
 The modules form three layers, and each imports only from its own layer or a lower one (tests/test_layers.py):
 the core (data, corruptions, networks, training, detection, metrics, their files and figures), the experiment
-(``paper``, ``runs``, ``sweep``) and the presentation (``claims``, ``tables``, ``book``, ``widgets``,
+(``paper``, ``runs``, ``predict``, ``sweep``) and the presentation (``claims``, ``tables``, ``book``, ``widgets``,
 ``diagrams``), with ``cli`` on top.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "predict":  # imported on first use: the package itself imports nothing
+        import importlib
+
+        return importlib.import_module(".predict", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,6 +39,7 @@ __all__ = [
     "CHECKSUMS",
     "RUNTIME_KEYS",
     "RunError",
+    "check_checksum",
     "check_settings",
     "foreign_files",
     "is_complete",
@@ -89,7 +90,8 @@ def kept_steps(run) -> list[int]:
 
 
 # The files stainlib writes into a run folder (besides the temporary files of its writers, ".<name>.<random>.tmp").
-RUN_FILES = {"config.json", "last.pt", "best.pt", CHECKSUMS, "history.csv", "metrics.json", LOCK_NAME}
+# threshold.json is stainlib.threshold's THRESHOLDS (the calibrated thresholds).
+RUN_FILES = {"config.json", "last.pt", "best.pt", CHECKSUMS, "history.csv", "metrics.json", "threshold.json", LOCK_NAME}
 RUN_FILE_PATTERNS = (re.compile(r"figure_[a-z]+\.png"), re.compile(r"\..+\.[a-z0-9_]+\.tmp"))
 # What the snapshot folder holds: the weights, their metrics and figures (evaluate with at_step), temporaries.
 SNAPSHOT_FILE = re.compile(r"step-\d+\.pt|metrics-\d+\.json|figure_[a-z]+-\d+\.png|\..+\.[a-z0-9_]+\.tmp")
@@ -178,6 +180,20 @@ def save_checkpoint(run: Path, name: str, state: dict) -> None:
     """Write a checkpoint so that ``SHA256SUMS`` lists the digest of the file on disk at every moment
     (:func:`write_listed`)."""
     write_listed(run, name, lambda p: _torch_save(state, p))
+
+
+def check_checksum(run: Path, name: str) -> None:
+    """Refuse (:class:`RunError`) ``run/name`` when its digest is not the one ``SHA256SUMS`` lists for it."""
+    path = Path(run) / name
+    expected = read_checksums(Path(run)).get(name)
+    if not expected:
+        raise RunError(f"{path} has no checksum in {Path(run) / CHECKSUMS}; delete it to make it anew")
+    actual = file_sha256(path)
+    if actual not in expected:
+        raise RunError(
+            f"checksum mismatch for {path}: expected {expected[-1]}, got {actual}; the file was changed or damaged "
+            "(delete it to make it anew)"
+        )
 
 
 def _write_checksums(run: Path, sums: dict) -> None:

@@ -6,13 +6,15 @@
     stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR] [--unfinished]
     stainlib train ... --keep-steps 125 250 500                   also keep the weights at those optimiser steps
     stainlib evaluate  RUN_DIR --at-step 250                      score that snapshot (into RUN_DIR/steps/)
+    stainlib predict   RUN_DIR PATH... --out DIR [--map M] [--threshold auto|VALUE] [--fpr 0.01]
     stainlib sweep     --grid claims|table1|table2|table3 --data-root DIR --categories ... --epochs N --out results
     stainlib table     results --table I|II|III
 
 The names are the library's: the fields of :class:`stainlib.spec.RunSpec` (``--data-root``, ``--image-size``,
 ``--samples-per-epoch``, ...), corruption names from :data:`stainlib.noise.CORRUPTIONS`, models ``aesc`` and ``ae``.
 A run goes to ``<out>/<category>/<model>-<corruption>-s<seed>``.  The work is done by :mod:`stainlib.runs`,
-:mod:`stainlib.sweep`, :mod:`stainlib.tables`, :mod:`stainlib.synthetic` and :mod:`stainlib.download`.
+:mod:`stainlib.sweep`, :mod:`stainlib.tables`, :mod:`stainlib.synthetic`, :mod:`stainlib.download` and
+:mod:`stainlib.predict`.
 """
 
 from __future__ import annotations
@@ -147,6 +149,21 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate a run that has not trained all its epochs (metrics.json records the epochs trained)",
     )
     e.add_argument("--at-step", type=int, help="score the snapshot of this optimiser step (train --keep-steps)")
+    e.add_argument("--fpr", type=float, default=0.01, help="false-positive rate of the calibrated threshold")
+
+    r = sub.add_parser("predict", help="score new images with a run: a CSV of decisions, heatmaps, a summary")
+    r.add_argument("run")
+    r.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of them (searched recursively)")
+    r.add_argument("--out", required=True, help="folder for predictions.csv, heatmaps/ and summary.txt")
+    r.add_argument("--map", choices=METHODS, help="default: the run's best by image AUROC (residual if none)")
+    r.add_argument("--threshold", default="auto", help="image threshold: auto (calibrated at --fpr) or a number")
+    r.add_argument("--pixel-threshold", default="auto", help="pixel threshold: auto (calibrated) or a number")
+    r.add_argument("--fpr", type=float, default=0.01, help="false-positive rate on the clean validation images")
+    r.add_argument("--n-samples", type=int, default=30, help="Monte-Carlo dropout passes")
+    r.add_argument("--data-root", help="read the validation data from here instead of the run's own data root")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--batch-size", type=int, default=32, help="images per reconstruction batch")
+    r.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
 
     w = sub.add_parser("sweep", help="train and evaluate a grid of runs")
     w.add_argument("--grid", choices=list(GRIDS), required=True)
@@ -247,6 +264,24 @@ def _run(args) -> int:
             data_root=args.data_root,
             unfinished=args.unfinished,
             at_step=args.at_step,
+            fpr=args.fpr,
+        )
+    elif args.command == "predict":
+        from .predict import predict_to_folder
+
+        return predict_to_folder(
+            args.run,
+            args.paths,
+            args.out,
+            method=args.map,
+            threshold=args.threshold,
+            pixel_threshold=args.pixel_threshold,
+            fpr=args.fpr,
+            n_samples=args.n_samples,
+            device=args.device,
+            batch_size=args.batch_size,
+            data_root=args.data_root,
+            strict=args.strict,
         )
     elif args.command == "sweep":
         from .sweep import sweep, task_commands

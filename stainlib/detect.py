@@ -179,3 +179,33 @@ def image_score(anomaly_map: torch.Tensor, p: float = 2) -> torch.Tensor:
     if anomaly_map.dim() != 4:
         raise ValueError(f"anomaly_map must be (B, 1, H, W), got {tuple(anomaly_map.shape)}")
     return anomaly_map.float().flatten(1).abs().pow(p).sum(1).pow(1 / p)
+
+
+METHODS = ("residual", "uncertainty", "combined")
+"""The anomaly maps: the residual, the uncertainty, and their standardised combination."""
+
+
+def anomaly_maps(
+    model, images: torch.Tensor, methods=METHODS, n_samples: int = 30, val_images=None, batch_size: int = 32
+) -> dict:
+    """The reconstruction and the anomaly maps ``methods`` of ``images`` (all on the CPU).
+
+    ``combined`` needs ``val_images``, clean images whose residual and uncertainty statistics standardise the maps.
+    ``batch_size`` is the reconstruction's batch.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
+    recon = reconstruct(model, images, batch_size).cpu()
+    maps = {"reconstruction": recon, "residual": residual_map(images, recon)}
+    if "uncertainty" in methods or "combined" in methods:
+        maps["uncertainty"] = uncertainty_map(model, images, n_samples=n_samples, seed=0).cpu()
+    if "combined" in methods:
+        if val_images is None:
+            raise ValueError("the combined map needs val_images (clean images) to standardise the maps")
+        norm = fit_normalizer(
+            residual_map(val_images, reconstruct(model, val_images, batch_size).cpu()),
+            uncertainty_map(model, val_images, n_samples=n_samples, seed=1).cpu(),
+        )
+        maps["combined"] = combined_map(maps["residual"], maps["uncertainty"], norm)
+    return maps

@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["aupro", "auroc", "f1_max", "image_auroc", "per_defect_auroc", "pixel_auroc"]
+__all__ = ["aupro", "auroc", "at_threshold", "f1_max", "image_auroc", "per_defect_auroc", "pixel_auroc"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -238,6 +238,32 @@ def f1_max(scores, labels) -> float:
         if k == n_neg or best >= 2 * n_pos / (2 * n_pos + k):
             return best
         k = n_neg
+
+
+def at_threshold(scores, labels, threshold: float) -> dict:
+    """Precision, recall and F1 of one decision rule, defective when ``score > threshold``, and its four counts.
+
+    Strictly above: a threshold set at a clean image's score (:func:`stainlib.predict.threshold_at`) does not flag
+    that image.  (:func:`f1_max` searches thresholds with ``>=``; at a threshold between two scores they agree.)
+    Labels (or masks) are defective where > 0.5; one class alone is allowed.  With nothing flagged, the precision is
+    0, as scikit-learn reports it.
+    """
+    s = np.asarray(_on(_array(scores, "at_threshold"), np.empty(0))).reshape(-1)
+    y = np.asarray(_on(labels, np.empty(0))).reshape(-1)
+    if s.shape != y.shape:
+        raise ValueError(f"at_threshold: {s.shape[0]} scores but {y.shape[0]} labels")
+    if s.shape[0] == 0:
+        raise ValueError("at_threshold: no scores")
+    _check_finite(s, "at_threshold")
+    y = y if y.dtype == np.bool_ else y > 0.5
+    flagged = s > threshold
+    tp = _count(flagged & y)
+    fp, fn = _count(flagged) - tp, _count(y) - tp
+    tn = s.shape[0] - tp - fp - fn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -40,13 +40,14 @@ from .checkpoints import (
     write_listed,
 )
 from .data import MVTecAD, skipped_words, train_fingerprint
-from .detect import combined_map, fit_normalizer, image_score, reconstruct, residual_map, uncertainty_map
+from .detect import METHODS, anomaly_maps, image_score, uncertainty_map
 from .files import LOCK_NAME, run_lock, stale_temporaries
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
 from .plotting import detection_figure
 from .spec import RunSpec, stored_settings
 from .synthetic import is_synthetic_category
+from .threshold import calibrated_metrics
 from .train import RunError, TrainConfig, fit, is_complete, load_run, pick_device
 
 __all__ = [
@@ -61,8 +62,6 @@ __all__ = [
     "read_step_metrics",
     "train",
 ]
-
-METHODS = ("residual", "uncertainty", "combined")
 
 
 def read_metrics(run) -> dict:
@@ -252,29 +251,6 @@ def load_or_train(
     return net, run
 
 
-def anomaly_maps(model, images: torch.Tensor, methods=METHODS, n_samples: int = 30, val_images=None) -> dict:
-    """The reconstruction and the anomaly maps ``methods`` of ``images`` (all on the CPU).
-
-    ``combined`` needs ``val_images``, clean images whose residual and uncertainty statistics standardise the maps.
-    """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
-    recon = reconstruct(model, images).cpu()
-    maps = {"reconstruction": recon, "residual": residual_map(images, recon)}
-    if "uncertainty" in methods or "combined" in methods:
-        maps["uncertainty"] = uncertainty_map(model, images, n_samples=n_samples, seed=0).cpu()
-    if "combined" in methods:
-        if val_images is None:
-            raise ValueError("the combined map needs val_images (clean images) to standardise the maps")
-        norm = fit_normalizer(
-            residual_map(val_images, reconstruct(model, val_images).cpu()),
-            uncertainty_map(model, val_images, n_samples=n_samples, seed=1).cpu(),
-        )
-        maps["combined"] = combined_map(maps["residual"], maps["uncertainty"], norm)
-    return maps
-
-
 def evaluate(
     run,
     method: str = "residual",
@@ -286,11 +262,14 @@ def evaluate(
     log=print,
     unfinished: bool = False,
     at_step: int | None = None,
+    fpr: float = 0.01,
 ) -> dict:
     """Evaluate a run folder on its test split; merge the result into ``run/metrics.json`` and return it.
 
     Scores each image by the L2 norm of the chosen map and reports image and pixel AUROC, AUPRO, F1-max, the
-    per-defect image AUROC, the counts, the data used and the seconds taken.  The data is read from the absolute root
+    per-defect image AUROC, the counts, the data used and the seconds taken; under ``calibrated``, the precision,
+    recall and F1 of the thresholds calibrated at ``fpr`` on the clean validation images
+    (:func:`stainlib.predict.calibrated_metrics`, kept in ``threshold.json``).  The data is read from the absolute root
     stored in the run (``data_root`` overrides it); with ``spec``, the run must have been made with it.  With
     ``figure``, saves ``figure_<method>.png``: the two best- and worst-detected defective images and the most
     suspicious good one.  The run folder's lock is held throughout.  An unfinished run is refused unless
@@ -309,10 +288,10 @@ def evaluate(
     run = Path(run)
     read_config(run)  # not a run folder: an error before a lock file is made in it
     with run_lock(run):
-        return _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step)
+        return _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step, fpr)
 
 
-def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step) -> dict:
+def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, log, unfinished, at_step, fpr) -> dict:
     t0 = time.perf_counter()
     for tmp in stale_temporaries(run):  # left by a writer killed mid-write; this process holds the lock
         tmp.unlink(missing_ok=True)
@@ -383,16 +362,28 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
     if at_step is not None:
         kept = load_checkpoint(run, which)
         result.update(step=kept["step"], images_seen=kept["images_seen"])
+    if at_step is None:  # the kept threshold belongs to best.pt: a snapshot is scored without one
+        result["calibrated"] = calibrated_metrics(
+            run, method, model, pred_score, labels, anomaly_map, test["gt_mask"], n_samples, root, val, fpr
+        )
     if figure:
         name = f"figure_{method}.png" if at_step is None else f"{SNAPSHOTS}/figure_{method}-{at_step:06d}.png"
         _save_figure(run / name, test, maps, pred_score, model, n_samples)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_metrics(run, method, result, at_step)
     where = "" if at_step is None else f" at step {at_step}"
+    calibrated = result.get("calibrated")
     log(
         f"{run.name}{where} [{method}]: image AUROC {result['image_auroc']:.3f}, "
         f"pixel AUROC {result['pixel_auroc']:.3f}, AUPRO {result['pixel_aupro']:.3f} "
         f"({result['n_images']} images, {result['seconds']} s)"
+        + (
+            f"; at the threshold calibrated at FPR {fpr:g}: image precision {calibrated['image_precision']:.3f}, "
+            f"recall {calibrated['image_recall']:.3f}, F1 {calibrated['image_f1']:.3f} "
+            f"(F1-max {result['image_f1_max']:.3f})"
+            if calibrated
+            else ""
+        )
     )
     return result
 

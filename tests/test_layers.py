@@ -31,10 +31,11 @@ LAYERS = {
         "spec",
         "stain",
         "synthetic",
+        "threshold",
         "train",
     },
     # The paper's experiment and the runs it is made of.
-    "experiment": {"paper", "runs", "sweep"},
+    "experiment": {"paper", "predict", "runs", "sweep"},
     # What a reader sees: claims and their sentences, tables, the chapters' shared setup, widgets, diagrams.
     "presentation": {"book", "claims", "diagrams", "tables", "widgets"},
     # The command line and the package's own namespace, on top.
