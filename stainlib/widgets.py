@@ -237,6 +237,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     )
     original.children[1].layout.width = f"{2 * small.shape[2]}px"
     picture = w.Image(format="png", layout=w.Layout(width="720px"))
+    picture.add_class("stainlib-live-picture")  # the picture that live mode redraws (the browser tests find it)
     view = w.Stack([w.HBox([original, rendered]), picture], selected_index=0)
 
     # The kernel probe: the front end copies 1 into ``probe`` when it loads the links; only a kernel sees it.  The
