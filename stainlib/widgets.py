@@ -10,8 +10,9 @@
   pictures in the browser (``jsdlink``): the model dropdown selects a page of an outer ``Stack``, the Stain preset a
   page of the Stain's ``Stack``, and the seed slider a page of every per-model ``Stack`` of seeds.  So choosing a model,
   a preset or a seed shows the matching picture with no kernel.  The fine Stain sliders (size, grey level, irregularity,
-  edge blur) are disabled there, under a "live only" title and without their readouts: they need Python, and a preset
-  cannot move them without it, so a readout would show values that the picture does not use.
+  edge blur) cannot redraw there: dragging them needs Python.  So the static page shows, per preset, a set of disabled
+  sliders at the preset's values, with their readouts, in a ``Stack`` whose page the preset selects (``jsdlink``
+  again): a preset moves the sliders to its values, and the readouts always match the picture.
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
   change redraws the picture with :func:`render_corruption`, as the explorer always did.  For a model with a
   ``-code`` reading (Drops, Gaussian, Mix1), the "authors' code reading" box shows the paper's reading and the
@@ -153,8 +154,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     ``seeds`` and ``side`` size the static mode: the seeds pre-rendered and the longest side of the pictures.  The
     returned ``VBox`` also carries ``.parts``, a namespace of its widgets (``model``, ``seed``, ``preset``, ``size``,
     ``level``, ``jitter``, ``blur``, ``compare``, ``fine_title``, ``note``, ``view``, ``rendered``, ``picture``,
-    ``renders``, ``links``, ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message
-    does.
+    ``renders``, ``links``, ``probe``; ``sliders``, the stack of the static sliders of each preset and the live ones;
+    ``preset_sliders``, the static sliders of each preset), and ``.go_live()``, which switches to live mode as a
+    kernel's first message does.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -166,9 +168,12 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         raise ValueError(f"side must be at least 32 px, got {side}")
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
-    # Two columns of 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were cut.
+    # Two columns of about 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were
+    # cut.  In a 300 px slider the readout is squeezed to 72 px, which clipped "0.010 - 0.120" and, in DejaVu Sans (a
+    # Linux default), even "0.01 - 0.12" by a pixel: the Stain's sliders get 330 px, where a readout takes the width
+    # of its text, and the semi-axes show two decimals.
     style = {"description_width": "80px"}
-    layout = w.Layout(width="300px")
+    layout, wide = w.Layout(width="300px"), w.Layout(width="330px")
     common = {"style": style, "layout": layout, "continuous_update": False}
     model = w.Dropdown(options=names, value="stain", description="model", style=style, layout=layout)
     # Static mode: only the pre-rendered seeds; live mode widens the range to 0 .. 99.
@@ -179,21 +184,39 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         description="Stain preset",
         style={"description_width": "105px", "button_width": "95px"},
     )
-    size0, level0, jitter0 = STAIN_PRESETS["paper"]
-    size = w.FloatRangeSlider(
-        value=size0, min=0.005, max=0.3, step=0.005, description="semi-axes", readout_format=".3f", **common
+
+    def stain_sliders(name: str, disabled: bool):
+        """The fine Stain sliders (semi-axes, grey level, irregularity, edge blur), set to preset ``name``."""
+        size_, level_, jitter_ = STAIN_PRESETS[name]
+        fixed = {**common, "disabled": disabled, "layout": wide}
+        return (
+            w.FloatRangeSlider(
+                value=size_, min=0.01, max=0.3, step=0.01, description="semi-axes", readout_format=".2f", **fixed
+            ),
+            w.IntRangeSlider(value=level_, min=0, max=255, description="grey level", **fixed),
+            w.FloatSlider(jitter_, min=0.0, max=0.5, step=0.01, description="irregularity", **fixed),
+            w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **fixed),
+        )
+
+    # Live mode's sliders, disabled until a kernel answers: the static page cannot redraw them.
+    size, level, jitter, blur = stain_sliders("paper", disabled=True)
+    # Static mode shows, instead, one page of sliders per preset, set to its values (disabled: dragging them needs
+    # Python).  The preset picks the page in the browser, so a preset moves the sliders to its settings offline too.
+    preset_sliders = {name: stain_sliders(name, disabled=True) for name in presets}
+    sliders = w.Stack(
+        [w.VBox(list(preset_sliders[name])) for name in presets] + [w.VBox([size, level, jitter, blur])],
+        selected_index=0,
     )
-    level = w.IntRangeSlider(value=level0, min=0, max=255, description="grey level", **common)
-    jitter = w.FloatSlider(jitter0, min=0.0, max=0.5, step=0.01, description="irregularity", **common)
-    blur = w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **common)
     # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
-    compare = w.Checkbox(False, description="beside it: the authors' code reading", indent=False, layout=layout)
+    compare = w.Checkbox(
+        False, description="beside it: the authors' code reading", indent=False, layout=wide, disabled=True
+    )
     fine = [size, level, jitter, blur, compare]
-    for control in fine:
-        control.disabled = True  # until a kernel answers: the static page cannot redraw them
-    for control in (size, level, jitter, blur):
-        control.readout = False  # static: a preset cannot move them, so their values would contradict the picture
-    fine_title = w.HTML("<b>Live only</b> (run the chapter: Jupyter, Colab or Binder):", layout=layout)
+    fine_title = w.HTML(
+        "<b>Stain settings</b> of the preset (dragging them is <b>live only</b>: run the chapter in Jupyter, Colab or"
+        " Binder):",
+        layout=wide,
+    )
     note = w.HTML(
         "<i>Pre-rendered pictures: choose the model, a seed (0 to "
         f"{seeds - 1}) or a Stain preset. Run the chapter (Jupyter, Colab or Binder) to make every slider live.</i>"
@@ -229,6 +252,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
             per_model.append(by_preset)
         else:
             per_model.append(pictures(name, None))
+    links.append(w.jsdlink((preset, "index"), (sliders, "selected_index")))
     rendered = w.Stack(per_model, selected_index=names.index("stain"))
     links.append(w.jsdlink((model, "index"), (rendered, "selected_index")))
     original = w.VBox(
@@ -279,24 +303,27 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         for link in [*links, probe_link]:
             link.unlink()
         seed.max = 99
-        for control in (size, level, jitter, blur):
-            control.readout = True
+        sliders.selected_index = len(presets)  # the live sliders, in place of the preset's
         fine_title.value = "<b>Stain settings</b> (live):"
         note.value = "<i>Live: every control redraws the picture.</i>"
         redraw()
         view.selected_index = 1
+
+    def apply_preset(name):
+        """Set the live sliders to preset ``name``'s values (no redraw)."""
+        size_, level_, jitter_ = STAIN_PRESETS[name]
+        state["applying_preset"] = True
+        try:
+            size.value, level.value, jitter.value, blur.value = size_, level_, jitter_, 0.0
+        finally:
+            state["applying_preset"] = False
 
     def on_preset(change):
         if not state["live"]:
             go_live()
         if change["new"] is None:
             return
-        size_, level_, jitter_ = STAIN_PRESETS[change["new"]]
-        state["applying_preset"] = True
-        try:
-            size.value, level.value, jitter.value, blur.value = size_, level_, jitter_, 0.0
-        finally:
-            state["applying_preset"] = False
+        apply_preset(change["new"])
         redraw()
 
     def on_control(_=None):
@@ -317,7 +344,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     preset.observe(on_preset, names="value")
     probe.observe(go_live, names="value")
 
-    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox([fine_title, *fine])]), note, view, probe])
+    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox([fine_title, sliders, compare])]), note, view, probe])
     box.parts = SimpleNamespace(
         model=model,
         seed=seed,
@@ -335,6 +362,8 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         probe=probe,
         compare=compare,
         fine_title=fine_title,
+        sliders=sliders,
+        preset_sliders=preset_sliders,
     )
     box.go_live = go_live
     return box

@@ -147,3 +147,13 @@ class DevTools:
         self.proc.wait(timeout=30)
         os.close(self._in)
         os.close(self._out)
+
+
+# The sliders shown in the page (a Stack puts only its selected page in the DOM): label, readout (null where hidden),
+# and whether the readout's text fits its box.
+SHOWN_SLIDERS = """[...document.querySelectorAll('.widget-slider')].filter(s => s.offsetParent !== null).map(s => {
+  const readout = s.querySelector('.widget-readout');
+  return {label: s.querySelector('.widget-label').innerText, readout: readout.offsetParent ? readout.innerText : null,
+          fits: readout.scrollWidth <= readout.clientWidth, width: [readout.scrollWidth, readout.clientWidth],
+          font: getComputedStyle(readout).font};
+})"""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser_driver import CHROMIUM, FLAGS, DevTools
+from browser_driver import CHROMIUM, FLAGS, SHOWN_SLIDERS, DevTools
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
@@ -138,6 +138,23 @@ SHOWN = """(async () => {
 })()"""
 
 
+# What the Stain's sliders read on the static page for a preset (the page shows disabled sliders at its values).
+STAIN_SLIDERS = {
+    "paper": {
+        "semi-axes": "0.01 \u2013 0.12",
+        "grey level": "10 \u2013 220",
+        "irregularity": "0.10",
+        "edge blur": "0.00",
+    },
+    "irregular": {
+        "semi-axes": "0.05 \u2013 0.15",
+        "grey level": "10 \u2013 220",
+        "irregularity": "0.40",
+        "edge blur": "0.00",
+    },
+}
+
+
 def saved_renders() -> dict[str, str]:
     """The pre-rendered PNG (base64) of each ``stainlib-render-*`` class, read from the page's saved widget state."""
     html = (SITE / "book" / "corruptions.html").read_text()
@@ -152,7 +169,9 @@ def saved_renders() -> dict[str, str]:
 
 
 @pytest.mark.browser
-def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_no_kernel(server, tmp_path):
+def test_corruption_explorer_responds_offline_to_model_seed_and_preset_with_no_kernel_and_presets_move_the_sliders(
+    server, tmp_path
+):
     html = (SITE / "book" / "corruptions.html").read_text()
     state = re.search(r'widget-state\+json">(.*?)</script>', html, re.S).group(1)
     print(f"explorer widget state: {len(state) / 1e6:.2f} MB of the {len(html) / 1e6:.2f} MB page")
@@ -171,11 +190,17 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
             assert now["png"] == renders[now["render"]], "the picture shown is the saved render of its class"
             return now["render"], now["caption"]
 
+        def sliders():
+            shown_sliders = browser.evaluate(SHOWN_SLIDERS)
+            assert all(s["fits"] for s in shown_sliders), f"readouts wider than their boxes: {shown_sliders}"
+            return {s["label"]: s["readout"] for s in shown_sliders}
+
         probe = "document.querySelector('.stainlib-kernel-probe input').value"
         assert browser.evaluate(probe) == "1", "the front end ran the probe link (under a kernel, Python would see it)"
         render, caption = shown("0-start")
         assert render == "stainlib-render-stain-0-0"
         assert re.match(r"stain \(paper preset: semi-axes 0.01 to 0.12, .*\), seed 0:", caption), caption
+        assert sliders() == {**STAIN_SLIDERS["paper"], "seed": "0"}
         # The model: two steps down the dropdown with the keyboard, from stain (second) to drops (fourth).
         browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
         browser.press("ArrowDown", 40)
@@ -203,6 +228,7 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
         render, caption = shown("3-stain-irregular-seed-3")
         assert render == "stainlib-render-stain-3-3"
         assert re.match(r"stain \(irregular preset: .*irregularity 0.4\), seed 3:", caption), caption
+        assert sliders() == {**STAIN_SLIDERS["irregular"], "seed": "3"}, "the preset moved the Stain's sliders"
         pictures = {shot: (SHOTS / f"explorer-{shot}.png").read_bytes() for shot in ("0-start", "1-drops")}
         assert pictures["0-start"] != pictures["1-drops"], "the screenshots differ"
     finally:

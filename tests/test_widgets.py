@@ -100,9 +100,31 @@ def test_static_mode_shows_the_prerendered_pictures_and_disables_the_sliders_tha
     assert all(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert p.picture.value == b"", "no live picture is rendered into the saved state"
     assert "Colab" in p.note.value
-    # The sliders a static page cannot use say so, and show no readout that a preset would leave stale.
-    assert "Live only" in p.fine_title.value
-    assert not any(c.readout for c in (p.size, p.level, p.jitter, p.blur))
+    # Dragging the Stain's sliders needs Python: the title says so, and the sliders the static page shows are disabled.
+    assert "live only" in p.fine_title.value
+    assert p.sliders.selected_index == 0 and p.sliders.children[0].children == p.preset_sliders["paper"]
+
+
+def test_static_stain_sliders_show_each_presets_values_and_the_preset_selects_them_in_the_browser(explorer):
+    p = explorer.parts
+    presets = list(STAIN_PRESETS)
+    by_target = {link.target[0].model_id: link.source for link in p.links}
+    assert by_target[p.sliders.model_id] == (p.preset, "index"), "the preset picks the sliders' page with no kernel"
+    for i, name in enumerate(presets):
+        size, level, jitter, blur = p.sliders.children[i].children
+        assert (size.value, level.value, jitter.value, blur.value) == (*STAIN_PRESETS[name], 0.0)
+        assert all(c.disabled and c.readout for c in (size, level, jitter, blur)), "disabled, with their values shown"
+    assert p.sliders.children[len(presets)].children == (p.size, p.level, p.jitter, p.blur), "then the live ones"
+
+
+def test_semi_axes_sliders_show_two_decimals_and_every_presets_semi_axes_exactly():
+    # A readout gets about 72 px in a 300 px slider: "0.12 - 0.25" fits (65 px at 13 px), "0.120 - 0.250" was clipped.
+    # The browser tests check the fit itself (test_site offline, test_lab live).
+    box = corruption_explorer(torch.full((1, 64, 64), 0.5), seeds=1, side=32)
+    for size in [box.parts.size, *(sliders[0] for sliders in box.parts.preset_sliders.values())]:
+        assert size.readout_format == ".2f" and size.step == 0.01
+        assert all(round(v, 2) == v for v in size.value), "every preset's semi-axes are shown exactly"
+    box.close_all()
 
 
 def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
@@ -114,7 +136,8 @@ def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
     assert p.seed.max == 99
     assert not any(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert "Live" in p.note.value
-    assert all(c.readout for c in (p.size, p.level, p.jitter, p.blur)) and "Live only" not in p.fine_title.value
+    assert all(c.readout for c in (p.size, p.level, p.jitter, p.blur)) and "live only" not in p.fine_title.value
+    assert p.sliders.selected_index == len(STAIN_PRESETS), "the live sliders replace the preset's"
 
 
 def test_live_explorer_redraws_when_a_control_moves_and_disables_stain_controls_for_other_models(explorer):
