@@ -180,8 +180,8 @@ def test_lab_opens_the_corruptions_chapter_as_a_notebook_runs_it_and_a_stain_sli
         # make lab's settings open the Markdown chapter as a Jupytext notebook, with a kernel.
         opened = f"window.jupyterapp && {NOTEBOOK}?.context?.path === {json.dumps(CHAPTER)} && {NOTEBOOK}.content"
         browser.wait_for(f"{opened} && {NOTEBOOK}.content.widgets.length > 10", timeout=90)
-        factory = browser.evaluate("jupyterapp.docRegistry.getWidgetFactory('Jupytext Notebook') !== undefined")
-        assert factory and browser.evaluate(f"{NOTEBOOK}.content.constructor.name !== 'FileEditor'")
+        factory = browser.evaluate(f"jupyterapp.docRegistry.defaultWidgetFactory({json.dumps(CHAPTER)}).name")
+        assert factory == "Jupytext Notebook", "tools/jupyterlab's settings make Markdown open as a Jupytext notebook"
         assert browser.evaluate(f"{NOTEBOOK}.hasClass('jp-NotebookPanel')"), "the chapter opened as a notebook"
         phases["opened"] = time.monotonic() - started
         browser.wait_for(f"{NOTEBOOK}.sessionContext.session?.kernel?.status === 'idle'", timeout=60)
