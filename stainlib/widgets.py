@@ -59,9 +59,14 @@ STAIN_PRESETS = {
 """The Stain settings pre-rendered for the static page; ``paper`` is the paper's (and the sliders' default)."""
 
 
+def _percent(size) -> tuple[int, int]:
+    """Semi-axes as fractions of the side -> in whole percent (the explorer's slider)."""
+    return tuple(round(100 * x) for x in size)
+
+
 def _describe(preset: str) -> str:
-    (lo, hi), (dark, light), jitter = STAIN_PRESETS[preset]
-    return f"semi-axes {lo:g} to {hi:g}, grey {dark} to {light}, irregularity {jitter:g}"
+    (lo, hi), (dark, light), jitter = _percent(STAIN_PRESETS[preset][0]), *STAIN_PRESETS[preset][1:]
+    return f"semi-axes {lo} to {hi} % of the side, grey {dark} to {light}, irregularity {jitter:g}"
 
 
 def _stain(size, level, jitter, blur=0.0) -> Stain:
@@ -168,12 +173,11 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         raise ValueError(f"side must be at least 32 px, got {side}")
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
-    # Two columns of about 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were
-    # cut.  In a 300 px slider the readout is squeezed to 72 px, which clipped "0.010 - 0.120" and, in DejaVu Sans (a
-    # Linux default), even "0.01 - 0.12" by a pixel: the Stain's sliders get 330 px, where a readout takes the width
-    # of its text, and the semi-axes show two decimals.
+    # Two columns of 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were cut.
+    # A 300 px slider leaves its readout 72 px: "0.010 - 0.120" was clipped, and "0.01 - 0.12" takes 73 px in DejaVu
+    # Sans (a Linux default).  So the semi-axes are in percent of the side ("1 - 12", as the chapter gives them).
     style = {"description_width": "80px"}
-    layout, wide = w.Layout(width="300px"), w.Layout(width="330px")
+    layout = w.Layout(width="300px")
     common = {"style": style, "layout": layout, "continuous_update": False}
     model = w.Dropdown(options=names, value="stain", description="model", style=style, layout=layout)
     # Static mode: only the pre-rendered seeds; live mode widens the range to 0 .. 99.
@@ -188,11 +192,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     def stain_sliders(name: str, disabled: bool):
         """The fine Stain sliders (semi-axes, grey level, irregularity, edge blur), set to preset ``name``."""
         size_, level_, jitter_ = STAIN_PRESETS[name]
-        fixed = {**common, "disabled": disabled, "layout": wide}
+        fixed = {**common, "disabled": disabled}
         return (
-            w.FloatRangeSlider(
-                value=size_, min=0.01, max=0.3, step=0.01, description="semi-axes", readout_format=".2f", **fixed
-            ),
+            w.IntRangeSlider(value=_percent(size_), min=1, max=30, description="semi-axes", **fixed),
             w.IntRangeSlider(value=level_, min=0, max=255, description="grey level", **fixed),
             w.FloatSlider(jitter_, min=0.0, max=0.5, step=0.01, description="irregularity", **fixed),
             w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **fixed),
@@ -209,13 +211,13 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     )
     # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
     compare = w.Checkbox(
-        False, description="beside it: the authors' code reading", indent=False, layout=wide, disabled=True
+        False, description="beside it: the authors' code reading", indent=False, layout=layout, disabled=True
     )
     fine = [size, level, jitter, blur, compare]
     fine_title = w.HTML(
-        "<b>Stain settings</b> of the preset (dragging them is <b>live only</b>: run the chapter in Jupyter, Colab or"
-        " Binder):",
-        layout=wide,
+        "<b>Stain settings</b> of the preset, semi-axes in % of the side (dragging them is <b>live only</b>: run the"
+        " chapter in Jupyter, Colab or Binder):",
+        layout=layout,
     )
     note = w.HTML(
         "<i>Pre-rendered pictures: choose the model, a seed (0 to "
@@ -283,7 +285,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
                 image,
                 model.value,
                 seed.value,
-                size.value,
+                (size.value[0] / 100, size.value[1] / 100),
                 (level.value[0] / 255, level.value[1] / 255),
                 jitter.value,
                 blur.value,
@@ -304,7 +306,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
             link.unlink()
         seed.max = 99
         sliders.selected_index = len(presets)  # the live sliders, in place of the preset's
-        fine_title.value = "<b>Stain settings</b> (live):"
+        fine_title.value = "<b>Stain settings</b> (live), semi-axes in % of the side:"
         note.value = "<i>Live: every control redraws the picture.</i>"
         redraw()
         view.selected_index = 1
@@ -314,7 +316,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         size_, level_, jitter_ = STAIN_PRESETS[name]
         state["applying_preset"] = True
         try:
-            size.value, level.value, jitter.value, blur.value = size_, level_, jitter_, 0.0
+            size.value, level.value, jitter.value, blur.value = _percent(size_), level_, jitter_, 0.0
         finally:
             state["applying_preset"] = False
 
@@ -333,7 +335,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         if state["applying_preset"]:
             return
         current = (tuple(size.value), tuple(level.value), jitter.value)
-        matching = [p for p, v in STAIN_PRESETS.items() if v == current and blur.value == 0.0]
+        matching = [p for p, (s, g, j) in STAIN_PRESETS.items() if (_percent(s), g, j) == current and blur.value == 0.0]
         preset.unobserve(on_preset, names="value")
         preset.value = matching[0] if matching else None
         preset.observe(on_preset, names="value")

@@ -200,7 +200,7 @@ def test_lab_opens_the_corruptions_chapter_as_a_notebook_runs_it_and_a_stain_sli
         sliders = browser.evaluate(SHOWN_SLIDERS)
         assert all(s["fits"] for s in sliders), f"readouts wider than their boxes: {sliders}"
         readouts = {s["label"]: s["readout"] for s in sliders}
-        assert readouts["semi-axes"] == "0.01 \u2013 0.12" and readouts["irregularity"] == "0.10", "live sliders, paper"
+        assert readouts["semi-axes"] == "1 \u2013 12" and readouts["irregularity"] == "0.10", "live sliders, paper"
         # A Stain slider, moved with the keyboard: the irregularity to its maximum.
         browser.evaluate(f"{IRREGULARITY}.querySelector('.noUi-handle').focus()")
         browser.press("End", 35)

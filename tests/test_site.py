@@ -141,13 +141,13 @@ SHOWN = """(async () => {
 # What the Stain's sliders read on the static page for a preset (the page shows disabled sliders at its values).
 STAIN_SLIDERS = {
     "paper": {
-        "semi-axes": "0.01 \u2013 0.12",
+        "semi-axes": "1 \u2013 12",
         "grey level": "10 \u2013 220",
         "irregularity": "0.10",
         "edge blur": "0.00",
     },
     "irregular": {
-        "semi-axes": "0.05 \u2013 0.15",
+        "semi-axes": "5 \u2013 15",
         "grey level": "10 \u2013 220",
         "irregularity": "0.40",
         "edge blur": "0.00",
@@ -199,7 +199,7 @@ def test_corruption_explorer_responds_offline_to_model_seed_and_preset_with_no_k
         assert browser.evaluate(probe) == "1", "the front end ran the probe link (under a kernel, Python would see it)"
         render, caption = shown("0-start")
         assert render == "stainlib-render-stain-0-0"
-        assert re.match(r"stain \(paper preset: semi-axes 0.01 to 0.12, .*\), seed 0:", caption), caption
+        assert re.match(r"stain \(paper preset: semi-axes 1 to 12 % of the side, .*\), seed 0:", caption), caption
         assert sliders() == {**STAIN_SLIDERS["paper"], "seed": "0"}
         # The model: two steps down the dropdown with the keyboard, from stain (second) to drops (fourth).
         browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
