@@ -1,8 +1,9 @@
-# The two commands of the README:
+# The commands of the README:
 #   make book   executes every chapter (papermill), validates the executed notebooks (nbval), builds the site
+#   make lab    JupyterLab on this machine, the chapters' .md opening as notebooks (Jupytext) with live widgets
 #   make test   lint (ruff, the chapters' code included), the book build (it is under test too), and the whole test suite: pytest, nbval on every
-#               chapter in the fast profile, and the site in headless Chromium (installed if missing)
-# Both create or reuse the virtual environment .venv in the repository.
+#               chapter in the fast profile, the site and a JupyterLab session in headless Chromium (installed if missing)
+# Each creates or reuses the virtual environment .venv in the repository.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch, pinned: an open requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv book test bench clean data
+.PHONY: venv book lab test bench clean data
 
 venv: $(STAMP)
 
@@ -28,6 +29,10 @@ data: $(STAMP)
 
 book: $(STAMP)
 	$(PY) tools/build_book.py
+
+# tools/jupyterlab/overrides.json makes Jupytext's notebook the default viewer of Markdown (Open With > Editor for the text).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --LabApp.app_settings_dir="$(CURDIR)/tools/jupyterlab" --ServerApp.root_dir="$(CURDIR)" book/intro.md
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,8 +10,9 @@
   pictures in the browser (``jsdlink``): the model dropdown selects a page of an outer ``Stack``, the Stain preset a
   page of the Stain's ``Stack``, and the seed slider a page of every per-model ``Stack`` of seeds.  So choosing a model,
   a preset or a seed shows the matching picture with no kernel.  The fine Stain sliders (size, grey level, irregularity,
-  edge blur) are disabled there, under a "live only" title and without their readouts: they need Python, and a preset
-  cannot move them without it, so a readout would show values that the picture does not use.
+  edge blur) cannot redraw there: dragging them needs Python.  So the static page shows, per preset, a set of disabled
+  sliders at the preset's values, with their readouts, in a ``Stack`` whose page the preset selects (``jsdlink``
+  again): a preset moves the sliders to its values, and the readouts always match the picture.
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
   change redraws the picture with :func:`render_corruption`, as the explorer always did.  For a model with a
   ``-code`` reading (Drops, Gaussian, Mix1), the "authors' code reading" box shows the paper's reading and the
@@ -58,9 +59,14 @@ STAIN_PRESETS = {
 """The Stain settings pre-rendered for the static page; ``paper`` is the paper's (and the sliders' default)."""
 
 
+def _percent(size) -> tuple[int, int]:
+    """Semi-axes as fractions of the side -> in whole percent (the explorer's slider)."""
+    return tuple(round(100 * x) for x in size)
+
+
 def _describe(preset: str) -> str:
-    (lo, hi), (dark, light), jitter = STAIN_PRESETS[preset]
-    return f"semi-axes {lo:g} to {hi:g}, grey {dark} to {light}, irregularity {jitter:g}"
+    (lo, hi), (dark, light), jitter = _percent(STAIN_PRESETS[preset][0]), *STAIN_PRESETS[preset][1:]
+    return f"semi-axes {lo} to {hi} % of the side, grey {dark} to {light}, irregularity {jitter:g}"
 
 
 def _stain(size, level, jitter, blur=0.0) -> Stain:
@@ -153,8 +159,9 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     ``seeds`` and ``side`` size the static mode: the seeds pre-rendered and the longest side of the pictures.  The
     returned ``VBox`` also carries ``.parts``, a namespace of its widgets (``model``, ``seed``, ``preset``, ``size``,
     ``level``, ``jitter``, ``blur``, ``compare``, ``fine_title``, ``note``, ``view``, ``rendered``, ``picture``,
-    ``renders``, ``links``, ``probe``), and ``.go_live()``, which switches to live mode as a kernel's first message
-    does.
+    ``renders``, ``links``, ``probe``; ``sliders``, the stack of the static sliders of each preset and the live ones;
+    ``preset_sliders``, the static sliders of each preset), and ``.go_live()``, which switches to live mode as a
+    kernel's first message does.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -167,6 +174,8 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     seeds, names, presets = int(seeds), list(PAPER_CORRUPTIONS), list(STAIN_PRESETS)
 
     # Two columns of 300 px fit the book's content column (about 690 px) with the range readouts; 420 px were cut.
+    # A 300 px slider leaves its readout 72 px: "0.010 - 0.120" was clipped, and "0.01 - 0.12" takes 73 px in DejaVu
+    # Sans (a Linux default).  So the semi-axes are in percent of the side ("1 - 12", as the chapter gives them).
     style = {"description_width": "80px"}
     layout = w.Layout(width="300px")
     common = {"style": style, "layout": layout, "continuous_update": False}
@@ -179,21 +188,37 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         description="Stain preset",
         style={"description_width": "105px", "button_width": "95px"},
     )
-    size0, level0, jitter0 = STAIN_PRESETS["paper"]
-    size = w.FloatRangeSlider(
-        value=size0, min=0.005, max=0.3, step=0.005, description="semi-axes", readout_format=".3f", **common
+
+    def stain_sliders(name: str, disabled: bool):
+        """The fine Stain sliders (semi-axes, grey level, irregularity, edge blur), set to preset ``name``."""
+        size_, level_, jitter_ = STAIN_PRESETS[name]
+        fixed = {**common, "disabled": disabled}
+        return (
+            w.IntRangeSlider(value=_percent(size_), min=1, max=30, description="semi-axes", **fixed),
+            w.IntRangeSlider(value=level_, min=0, max=255, description="grey level", **fixed),
+            w.FloatSlider(jitter_, min=0.0, max=0.5, step=0.01, description="irregularity", **fixed),
+            w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **fixed),
+        )
+
+    # Live mode's sliders, disabled until a kernel answers: the static page cannot redraw them.
+    size, level, jitter, blur = stain_sliders("paper", disabled=True)
+    # Static mode shows, instead, one page of sliders per preset, set to its values (disabled: dragging them needs
+    # Python).  The preset picks the page in the browser, so a preset moves the sliders to its settings offline too.
+    preset_sliders = {name: stain_sliders(name, disabled=True) for name in presets}
+    sliders = w.Stack(
+        [w.VBox(list(preset_sliders[name])) for name in presets] + [w.VBox([size, level, jitter, blur])],
+        selected_index=0,
     )
-    level = w.IntRangeSlider(value=level0, min=0, max=255, description="grey level", **common)
-    jitter = w.FloatSlider(jitter0, min=0.0, max=0.5, step=0.01, description="irregularity", **common)
-    blur = w.FloatSlider(0.0, min=0.0, max=0.5, step=0.01, description="edge blur", **common)
     # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
-    compare = w.Checkbox(False, description="beside it: the authors' code reading", indent=False, layout=layout)
+    compare = w.Checkbox(
+        False, description="beside it: the authors' code reading", indent=False, layout=layout, disabled=True
+    )
     fine = [size, level, jitter, blur, compare]
-    for control in fine:
-        control.disabled = True  # until a kernel answers: the static page cannot redraw them
-    for control in (size, level, jitter, blur):
-        control.readout = False  # static: a preset cannot move them, so their values would contradict the picture
-    fine_title = w.HTML("<b>Live only</b> (run the chapter: Jupyter, Colab or Binder):", layout=layout)
+    fine_title = w.HTML(
+        "<b>Stain settings</b> of the preset, semi-axes in % of the side (dragging them is <b>live only</b>: run the"
+        " chapter in Jupyter, Colab or Binder):",
+        layout=layout,
+    )
     note = w.HTML(
         "<i>Pre-rendered pictures: choose the model, a seed (0 to "
         f"{seeds - 1}) or a Stain preset. Run the chapter (Jupyter, Colab or Binder) to make every slider live.</i>"
@@ -229,6 +254,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
             per_model.append(by_preset)
         else:
             per_model.append(pictures(name, None))
+    links.append(w.jsdlink((preset, "index"), (sliders, "selected_index")))
     rendered = w.Stack(per_model, selected_index=names.index("stain"))
     links.append(w.jsdlink((model, "index"), (rendered, "selected_index")))
     original = w.VBox(
@@ -237,6 +263,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     )
     original.children[1].layout.width = f"{2 * small.shape[2]}px"
     picture = w.Image(format="png", layout=w.Layout(width="720px"))
+    picture.add_class("stainlib-live-picture")  # the picture that live mode redraws (the browser tests find it)
     view = w.Stack([w.HBox([original, rendered]), picture], selected_index=0)
 
     # The kernel probe: the front end copies 1 into ``probe`` when it loads the links; only a kernel sees it.  The
@@ -258,7 +285,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
                 image,
                 model.value,
                 seed.value,
-                size.value,
+                (size.value[0] / 100, size.value[1] / 100),
                 (level.value[0] / 255, level.value[1] / 255),
                 jitter.value,
                 blur.value,
@@ -278,24 +305,27 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         for link in [*links, probe_link]:
             link.unlink()
         seed.max = 99
-        for control in (size, level, jitter, blur):
-            control.readout = True
-        fine_title.value = "<b>Stain settings</b> (live):"
+        sliders.selected_index = len(presets)  # the live sliders, in place of the preset's
+        fine_title.value = "<b>Stain settings</b> (live), semi-axes in % of the side:"
         note.value = "<i>Live: every control redraws the picture.</i>"
         redraw()
         view.selected_index = 1
+
+    def apply_preset(name):
+        """Set the live sliders to preset ``name``'s values (no redraw)."""
+        size_, level_, jitter_ = STAIN_PRESETS[name]
+        state["applying_preset"] = True
+        try:
+            size.value, level.value, jitter.value, blur.value = _percent(size_), level_, jitter_, 0.0
+        finally:
+            state["applying_preset"] = False
 
     def on_preset(change):
         if not state["live"]:
             go_live()
         if change["new"] is None:
             return
-        size_, level_, jitter_ = STAIN_PRESETS[change["new"]]
-        state["applying_preset"] = True
-        try:
-            size.value, level.value, jitter.value, blur.value = size_, level_, jitter_, 0.0
-        finally:
-            state["applying_preset"] = False
+        apply_preset(change["new"])
         redraw()
 
     def on_control(_=None):
@@ -305,7 +335,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         if state["applying_preset"]:
             return
         current = (tuple(size.value), tuple(level.value), jitter.value)
-        matching = [p for p, v in STAIN_PRESETS.items() if v == current and blur.value == 0.0]
+        matching = [p for p, (s, g, j) in STAIN_PRESETS.items() if (_percent(s), g, j) == current and blur.value == 0.0]
         preset.unobserve(on_preset, names="value")
         preset.value = matching[0] if matching else None
         preset.observe(on_preset, names="value")
@@ -316,7 +346,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
     preset.observe(on_preset, names="value")
     probe.observe(go_live, names="value")
 
-    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox([fine_title, *fine])]), note, view, probe])
+    box = w.VBox([w.HBox([w.VBox([model, seed, preset]), w.VBox([fine_title, sliders, compare])]), note, view, probe])
     box.parts = SimpleNamespace(
         model=model,
         seed=seed,
@@ -334,6 +364,8 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         probe=probe,
         compare=compare,
         fine_title=fine_title,
+        sliders=sliders,
+        preset_sliders=preset_sliders,
     )
     box.go_live = go_live
     return box

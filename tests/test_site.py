@@ -8,39 +8,25 @@ The corruption explorer is driven like a reader would drive it, through the Chro
 to the local server failed by the browser, and no Jupyter server (so no kernel) anywhere.
 """
 
-import base64
 import functools
 import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from browser_driver import CHROMIUM, FLAGS, SHOWN_SLIDERS, DevTools
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 REQUIRED = os.environ.get("STAINBOOK_REQUIRE_SITE") == "1"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 PAGES = [TOC["root"]] + [c["file"] for c in TOC["chapters"]]
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 
 if not (SITE / "index.html").exists() or CHROMIUM is None:
     if REQUIRED:
@@ -138,118 +124,6 @@ def test_widget_state_is_saved_in_the_corruptions_page():
     assert any(m["model_name"] == "DropdownModel" for m in state.values())
 
 
-class DevTools:
-    """A headless Chromium driven through the DevTools protocol on a pipe (fd 3: commands in, fd 4: messages out).
-
-    Every network request pauses in the ``Fetch`` domain: requests to the local server go on, every other one is
-    failed and recorded in ``blocked``; ``requested`` records them all.
-    """
-
-    def __init__(self, tmp: Path, width: int = 1280, height: int = 1400):
-        to_chrome, self._out = os.pipe()
-        self._in, from_chrome = os.pipe()
-
-        def wire():
-            os.dup2(to_chrome, 3)
-            os.dup2(from_chrome, 4)
-
-        flags = [*FLAGS, "--remote-debugging-pipe", f"--user-data-dir={tmp / 'profile-devtools'}", "about:blank"]
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *flags], pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        os.close(to_chrome)
-        os.close(from_chrome)
-        self._buffer, self._next_id, self.session = b"", 0, None
-        self.requested: list[str] = []
-        self.blocked: list[str] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.call("Fetch.enable", patterns=[{"urlPattern": "*"}])
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
-
-    def _read(self) -> dict:
-        while b"\0" not in self._buffer:
-            chunk = os.read(self._in, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def _send(self, method: str, params: dict) -> int:
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        if self.session and not method.startswith("Target."):
-            message["sessionId"] = self.session
-        os.write(self._out, json.dumps(message).encode() + b"\0")
-        return self._next_id
-
-    def _on_event(self, message: dict) -> None:
-        if message.get("method") == "Fetch.requestPaused":
-            params = message["params"]
-            url = params["request"]["url"]
-            self.requested.append(url)
-            if url.startswith("http://127.0.0.1"):
-                self._send("Fetch.continueRequest", {"requestId": params["requestId"]})
-            else:
-                self.blocked.append(url)
-                self._send("Fetch.failRequest", {"requestId": params["requestId"], "errorReason": "BlockedByClient"})
-
-    def call(self, method: str, **params) -> dict:
-        wanted = self._send(method, params)
-        while True:
-            message = self._read()
-            if message.get("id") == wanted:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            if "method" in message:
-                self._on_event(message)
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {expression}")
-
-    def press(self, key: str, code: int) -> None:
-        for kind in ("rawKeyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code)
-
-    def click(self, selector: str) -> None:
-        box = self.evaluate(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-
-    def screenshot(self, selector: str, path: Path) -> None:
-        rect = self.evaluate(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
-            " const r = e.getBoundingClientRect();"
-            " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; })()"
-        )
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip={**rect, "scale": 1})
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-        os.close(self._in)
-        os.close(self._out)
-
-
 EXPLORER = ".widget-vbox:has(> .widget-hbox .widget-dropdown)"
 # The one pre-rendered picture in the page: a Stack puts only its selected page in the DOM.
 SHOWN = """(async () => {
@@ -262,6 +136,23 @@ SHOWN = """(async () => {
   const render = [...img.classList].find(c => c.startsWith('stainlib-render-'));
   return {count: 1, render, png: btoa(binary), caption: img.parentElement.innerText.trim()};
 })()"""
+
+
+# What the Stain's sliders read on the static page for a preset (the page shows disabled sliders at its values).
+STAIN_SLIDERS = {
+    "paper": {
+        "semi-axes": "1 \u2013 12",
+        "grey level": "10 \u2013 220",
+        "irregularity": "0.10",
+        "edge blur": "0.00",
+    },
+    "irregular": {
+        "semi-axes": "5 \u2013 15",
+        "grey level": "10 \u2013 220",
+        "irregularity": "0.40",
+        "edge blur": "0.00",
+    },
+}
 
 
 def saved_renders() -> dict[str, str]:
@@ -278,7 +169,9 @@ def saved_renders() -> dict[str, str]:
 
 
 @pytest.mark.browser
-def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_no_kernel(server, tmp_path):
+def test_corruption_explorer_responds_offline_to_model_seed_and_preset_with_no_kernel_and_presets_move_the_sliders(
+    server, tmp_path
+):
     html = (SITE / "book" / "corruptions.html").read_text()
     state = re.search(r'widget-state\+json">(.*?)</script>', html, re.S).group(1)
     print(f"explorer widget state: {len(state) / 1e6:.2f} MB of the {len(html) / 1e6:.2f} MB page")
@@ -297,11 +190,17 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
             assert now["png"] == renders[now["render"]], "the picture shown is the saved render of its class"
             return now["render"], now["caption"]
 
+        def sliders():
+            shown_sliders = browser.evaluate(SHOWN_SLIDERS)
+            assert all(s["fits"] for s in shown_sliders), f"readouts wider than their boxes: {shown_sliders}"
+            return {s["label"]: s["readout"] for s in shown_sliders}
+
         probe = "document.querySelector('.stainlib-kernel-probe input').value"
         assert browser.evaluate(probe) == "1", "the front end ran the probe link (under a kernel, Python would see it)"
         render, caption = shown("0-start")
         assert render == "stainlib-render-stain-0-0"
-        assert re.match(r"stain \(paper preset: semi-axes 0.01 to 0.12, .*\), seed 0:", caption), caption
+        assert re.match(r"stain \(paper preset: semi-axes 1 to 12 % of the side, .*\), seed 0:", caption), caption
+        assert sliders() == {**STAIN_SLIDERS["paper"], "seed": "0"}
         # The model: two steps down the dropdown with the keyboard, from stain (second) to drops (fourth).
         browser.evaluate("document.querySelector('.widget-dropdown select').focus()")
         browser.press("ArrowDown", 40)
@@ -329,6 +228,7 @@ def test_corruption_explorer_responds_offline_to_the_model_seed_and_preset_with_
         render, caption = shown("3-stain-irregular-seed-3")
         assert render == "stainlib-render-stain-3-3"
         assert re.match(r"stain \(irregular preset: .*irregularity 0.4\), seed 3:", caption), caption
+        assert sliders() == {**STAIN_SLIDERS["irregular"], "seed": "3"}, "the preset moved the Stain's sliders"
         pictures = {shot: (SHOTS / f"explorer-{shot}.png").read_bytes() for shot in ("0-start", "1-drops")}
         assert pictures["0-start"] != pictures["1-drops"], "the screenshots differ"
     finally:

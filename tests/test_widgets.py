@@ -100,9 +100,39 @@ def test_static_mode_shows_the_prerendered_pictures_and_disables_the_sliders_tha
     assert all(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert p.picture.value == b"", "no live picture is rendered into the saved state"
     assert "Colab" in p.note.value
-    # The sliders a static page cannot use say so, and show no readout that a preset would leave stale.
-    assert "Live only" in p.fine_title.value
-    assert not any(c.readout for c in (p.size, p.level, p.jitter, p.blur))
+    # Dragging the Stain's sliders needs Python: the title says so, and the sliders the static page shows are disabled.
+    assert "live only" in p.fine_title.value
+    assert p.sliders.selected_index == 0 and p.sliders.children[0].children == p.preset_sliders["paper"]
+
+
+def test_static_stain_sliders_show_each_presets_values_and_the_preset_selects_them_in_the_browser(explorer):
+    p = explorer.parts
+    presets = list(STAIN_PRESETS)
+    by_target = {link.target[0].model_id: link.source for link in p.links}
+    assert by_target[p.sliders.model_id] == (p.preset, "index"), "the preset picks the sliders' page with no kernel"
+    for i, name in enumerate(presets):
+        size, level, jitter, blur = p.sliders.children[i].children
+        (lo, hi), grey, irregularity = STAIN_PRESETS[name]
+        assert size.value == (round(100 * lo), round(100 * hi)), "the semi-axes in % of the side"
+        assert (level.value, jitter.value, blur.value) == (grey, irregularity, 0.0)
+        assert all(c.disabled and c.readout for c in (size, level, jitter, blur)), "disabled, with their values shown"
+    assert p.sliders.children[len(presets)].children == (p.size, p.level, p.jitter, p.blur), "then the live ones"
+
+
+def test_semi_axes_slider_is_in_percent_of_the_side_and_the_picture_uses_the_fraction(explorer, monkeypatch):
+    # A readout gets about 72 px in a 300 px slider: "0.010 - 0.120" was clipped, "0.01 - 0.12" takes 73 px in DejaVu
+    # Sans; "12 - 25" fits.  The browser tests check the fit itself (test_site offline, test_lab live).
+    import stainlib.widgets
+
+    for (lo, hi), _, _ in STAIN_PRESETS.values():
+        assert abs(100 * lo - round(100 * lo)) < 1e-9 and abs(100 * hi - round(100 * hi)) < 1e-9, "whole percents"
+    drawn = []
+    real = stainlib.widgets.render_corruption
+    monkeypatch.setattr(stainlib.widgets, "render_corruption", lambda *a, **k: drawn.append(a) or real(*a, **k))
+    p = explorer.parts
+    explorer.go_live()
+    p.size.value = (5, 20)
+    assert drawn[-1][3] == (0.05, 0.20), "the Stain draws semi-axes of 5 to 20 % of the side"
 
 
 def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
@@ -114,7 +144,8 @@ def test_the_probe_that_a_front_end_sets_switches_to_live_mode(explorer):
     assert p.seed.max == 99
     assert not any(c.disabled for c in (p.size, p.level, p.jitter, p.blur))
     assert "Live" in p.note.value
-    assert all(c.readout for c in (p.size, p.level, p.jitter, p.blur)) and "Live only" not in p.fine_title.value
+    assert all(c.readout for c in (p.size, p.level, p.jitter, p.blur)) and "live only" not in p.fine_title.value
+    assert p.sliders.selected_index == len(STAIN_PRESETS), "the live sliders replace the preset's"
 
 
 def test_live_explorer_redraws_when_a_control_moves_and_disables_stain_controls_for_other_models(explorer):
@@ -164,7 +195,8 @@ def test_live_preset_sets_the_stain_sliders_and_moving_a_slider_clears_it(explor
     explorer.go_live()
     p.preset.value = "large, dark"
     size, level, jitter = STAIN_PRESETS["large, dark"]
-    assert p.size.value == size and p.level.value == level and p.jitter.value == jitter
+    assert p.size.value == (12, 25) and size == (0.12, 0.25), "in % of the side"
+    assert p.level.value == level and p.jitter.value == jitter
     before = p.picture.value
     p.jitter.value = 0.3
     assert p.preset.value is None and p.picture.value != before
