@@ -915,10 +915,10 @@ def test_a_full_disk_while_writing_a_small_run_file_names_the_file(tmp_path):
 def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_written_again(tmp_path, monkeypatch):
     import errno
 
-    import stainlib.train as train_module
+    import stainlib.checkpoints
     from stainlib.files import write_error
 
-    real, calls = train_module._save_checkpoint, []
+    real, calls = stainlib.checkpoints.save_checkpoint, []
 
     def save(run, name, state):
         calls.append(name)
@@ -926,7 +926,7 @@ def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_writte
             raise write_error(run / name, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
         real(run, name, state)
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    monkeypatch.setattr(stainlib.checkpoints, "save_checkpoint", save)
     cfg = TrainConfig(out=str(tmp_path / "run"), epochs=1, batch_size=4, device="cpu", progress=False)
     with pytest.raises(OSError, match=r"cannot write .*last\.pt: No space left on device"):
         fit(tiny(), images(8), images(4, seed=2), "stain", cfg, log=quiet)

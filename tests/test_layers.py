@@ -28,6 +28,7 @@ LAYERS = {
         "noise",
         "plotting",
         "precision",
+        "runstate",
         "spec",
         "stain",
         "synthetic",

@@ -258,13 +258,13 @@ def test_an_fp16_run_with_the_gradient_scaler_trains_and_records_its_precision(t
 
 
 def test_checkpoints_are_written_every_n_epochs_and_at_the_end_not_every_epoch(tmp_path, monkeypatch):
-    import stainlib.train as train_module
+    import stainlib.checkpoints
 
     written = []
-    real = train_module._save_checkpoint
+    real = stainlib.checkpoints.save_checkpoint
     monkeypatch.setattr(
-        train_module,
-        "_save_checkpoint",
+        stainlib.checkpoints,
+        "save_checkpoint",
         lambda run, name, st: (written.append((name, st["epoch"])), real(run, name, st)),
     )
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=5, checkpoint_every=2), log=lambda *_: None)
