@@ -99,8 +99,9 @@ class RunSpec:
     on (drawn with repetition, seeded); ``None`` is each validation image once.  :meth:`with_budget` applies a named
     budget.
 
-    Each field is a :func:`setting`: its default, help and parser are those of the command line's flag, and the
-    training settings' defaults are :class:`stainlib.train.TrainConfig`'s, so each is written here only.
+    Each field is a :func:`setting`: its default, help and parser are those of the command line's flag, and
+    :class:`stainlib.train.TrainConfig` takes the training settings' defaults from here, so each default is written
+    here only.
     """
 
     data_root: str = setting(help="the folder that holds the categories (MVTec AD layout)")

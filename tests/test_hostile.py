@@ -426,8 +426,8 @@ def test_retrain_refuses_to_delete_a_folder_holding_files_stainlib_did_not_write
 def test_an_unfinished_run_is_refused_by_evaluate_and_unfinished_records_the_epochs_really_trained(
     trained, tmp_path, capsys
 ):
+    from stainlib.checkpoints import write_config
     from stainlib.tables import make_table
-    from stainlib.train import write_config
 
     run = copy_run(trained, tmp_path)
     config = json.loads((run / "config.json").read_text())
@@ -465,7 +465,7 @@ def test_resuming_on_changed_training_images_is_refused_naming_the_change_and_re
 
 
 def test_a_run_recorded_before_fingerprints_still_resumes(wood, tmp_path):
-    from stainlib.train import write_config
+    from stainlib.checkpoints import write_config
 
     assert train_cli(wood, tmp_path, "ae", "none", 1) == 0
     run = tmp_path / "synth_wood" / "ae-none-s0"
@@ -931,3 +931,23 @@ def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_writte
     with pytest.raises(OSError, match=r"cannot write .*last\.pt: No space left on device"):
         fit(tiny(), images(8), images(4, seed=2), "stain", cfg, log=quiet)
     assert calls == ["best.pt", "last.pt"]
+
+
+def test_retrain_clears_a_run_whose_steps_folder_holds_snapshots_and_refuses_one_with_a_foreign_file_naming_it(
+    wood, tmp_path, capsys
+):
+    # 8 training images, batch 4: 2 steps per epoch; the snapshots of steps 1 and 2 go to steps/.
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--keep-steps", "1", "2") == 0
+    run = tmp_path / "synth_wood" / "aesc-stain-s0"
+    assert sorted(p.name for p in (run / "steps").iterdir()) == ["step-000001.pt", "step-000002.pt"]
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--lr", "0.002", "--retrain") == 0
+    assert not (run / "steps").exists()  # the snapshots of the other settings are gone with their run
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.002
+
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--keep-steps", "1", "--retrain") == 0
+    (run / "steps" / "my-notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--lr", "0.003", "--retrain") == 2
+    err = capsys.readouterr().err
+    assert "refusing to retrain" in err and "my-notes.txt" in err and len(err.strip().splitlines()) == 1
+    assert (run / "steps" / "my-notes.txt").read_text() == "mine" and (run / "steps" / "step-000001.pt").exists()

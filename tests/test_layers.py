@@ -32,6 +32,7 @@ LAYERS = {
         "spec",
         "stain",
         "synthetic",
+        "synthetic_images",
         "train",
     },
     # The paper's experiment and the runs it is made of.
