@@ -7,8 +7,8 @@ renamed into place, and the old digest is dropped after, so a kill at any moment
 :func:`load_checkpoint` checks the digest before it reads a checkpoint, and names the file in every error
 (:class:`RunError`).  :func:`write_config` and :func:`write_history` write ``config.json`` and ``history.csv``
 atomically.  :func:`check_settings` refuses a folder made with other settings (all but :data:`RUNTIME_KEYS`),
-:func:`is_complete` tells a finished run, and :func:`load_run` gives back a run's model.  :func:`stainlib.train.fit`
-decides when to write; this module only knows how.  (``stainlib.train`` re-exports the public names, as before.)
+:func:`is_complete` tells a finished run, and :func:`load_run` gives back a run's model.  :mod:`stainlib.runstate`
+decides when to write; this module only knows how.
 
 ``config.json`` and ``metrics.json`` are listed in ``SHA256SUMS`` too, written the same way (:func:`write_listed`),
 and checked whenever they are read (:func:`read_listed_json`): a results file edited by hand is an error, not a number

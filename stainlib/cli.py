@@ -20,77 +20,72 @@ A run goes to ``<out>/<category>/<model>-<corruption>-s<seed>``.  The work is do
 from __future__ import annotations
 
 import argparse
-import math
+import dataclasses
 import shlex
 import sys
 
-from .models import DECODERS, MODELS
-from .noise import CORRUPTIONS
 from .paper import GRIDS, TABLE_COLUMNS
 from .runs import METHODS
-from .spec import BUDGETS, COLORS, MAX_IMAGE_SIZE, MAX_SEED, RunSpec
+from .spec import BUDGETS, MAX_IMAGE_SIZE, MAX_SEED, RunSpec, integer
 from .synthetic import MIN_SIZE as SYNTH_MIN_SIZE
 
 __all__ = ["main"]
 
 
+def _argument_type(parse):
+    """An argparse type from one of :mod:`stainlib.spec`'s parsers: its ``ValueError`` becomes argparse's error,
+    which names the flag."""
+
+    def argument(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return argument
+
+
 def _integer(low: int, high: int | None = None, why: str = ""):
     """An argparse type: an integer from ``low`` to ``high``; argparse names the flag in its error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}{why}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text}")
-    return value
+    return _argument_type(integer(low, high, why))
 
 
 _SEED = _integer(0, MAX_SEED)
-_SIZE = _integer(1, MAX_IMAGE_SIZE, " (MVTec AD's images are at most 1024 px)")
 _COUNT = _integer(1)
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _spec_arguments(p: argparse.ArgumentParser, one_category: bool) -> None:
-    p.add_argument("--data-root", required=True, help="the folder that holds the categories (MVTec AD layout)")
-    if one_category:
-        p.add_argument("--category", required=True)
-        p.add_argument("--model", choices=list(MODELS), default="aesc")
-        p.add_argument("--corruption", default="stain", help=f"one of: {', '.join(CORRUPTIONS)}")
-        p.add_argument("--seed", type=_SEED, default=0)
-    else:
-        p.add_argument("--categories", nargs="+", required=True)
-        p.add_argument("--seeds", type=_SEED, nargs="+", default=[0])
-    p.add_argument("--image-size", type=_SIZE, default=256)
-    p.add_argument("--color", choices=list(COLORS), default="gray")
+    """The run flags: one per field of :class:`~stainlib.spec.RunSpec`, made from the field (its default, help, parser
+    and choices); a sweep's parser has ``--categories`` and ``--seeds`` instead of the settings each run of its grid
+    gets (:func:`stainlib.spec.setting`'s ``per_run``).  A flag not given is absent from the parsed arguments, so
+    :func:`_spec` takes the field's default, or a ``--budget``'s value."""
+    budgeted = set(BUDGETS["paper"])
+    for f in dataclasses.fields(RunSpec):
+        meta = f.metadata
+        if meta["per_run"] and not one_category and f.name != "category":
+            continue
+        if f.name == "category" and not one_category:
+            p.add_argument("--categories", nargs="+", required=True, help="the categories (folders of DATA_ROOT)")
+            continue
+        kwargs = {"help": meta["help"], "default": argparse.SUPPRESS}
+        if meta["names"] is not None:
+            kwargs["help"] += f": one of {', '.join(meta['names'])}"
+        if meta["choices"] is not None:
+            kwargs["choices"] = list(meta["choices"])
+        if meta["parse"] is not None:
+            kwargs["type"] = _argument_type(meta["parse"])
+        if f.default is dataclasses.MISSING:
+            kwargs["required"] = True
+        elif f.default is not None:
+            kwargs["help"] += f" (default: {f.default}" + (", or the --budget's)" if f.name in budgeted else ")")
+        p.add_argument(_flag(f.name), **kwargs)
+    if not one_category:
+        p.add_argument("--seeds", type=_SEED, nargs="+", default=[0], help="one run of the grid per seed (default: 0)")
     p.add_argument("--budget", choices=list(BUDGETS), help="a named budget: paper = 250 epochs of 2,000 samples")
-    p.add_argument("--epochs", type=_COUNT, help="default 250, or the budget's (overrides it)")
-    p.add_argument("--samples-per-epoch", type=_COUNT, help="training images per epoch (default: one pass)")
-    p.add_argument(
-        "--val-samples", type=_COUNT, help="corrupted validation samples per PSNR (default: each image once)"
-    )
-    p.add_argument("--lr", type=_positive_float, default=1e-3)
-    p.add_argument("--batch-size", type=_COUNT, default=16)
-    p.add_argument(
-        "--decoder",
-        choices=list(DECODERS),
-        default="paper",
-        help="the decoder's reading: paper (default) or legacy (the runs made before issue 15)",
-    )
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--compile",
@@ -187,24 +182,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec(args, category=None) -> RunSpec:
-    budget = dict(BUDGETS[args.budget]) if args.budget else {"epochs": 250}
-    given = {"epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch, "val_samples": args.val_samples}
-    budget.update({k: v for k, v in given.items() if v is not None})
-    return RunSpec(
-        data_root=args.data_root,
-        category=category or args.category,
-        model=getattr(args, "model", "aesc"),
-        corruption=getattr(args, "corruption", "stain"),
-        image_size=args.image_size,
-        color=args.color,
-        epochs=budget["epochs"],
-        samples_per_epoch=budget.get("samples_per_epoch"),
-        val_samples=budget.get("val_samples"),
-        seed=getattr(args, "seed", 0),
-        lr=args.lr,
-        batch_size=args.batch_size,
-        decoder=args.decoder,
-    )
+    """The spec of the parsed run flags: each field as given, else a ``--budget``'s value, else the field's default.
+
+    ``category`` is a sweep's first category (a sweep's grid sets each run's category, model, corruption and seed).
+    """
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunSpec) if hasattr(args, f.name)}
+    budget = BUDGETS[args.budget] if getattr(args, "budget", None) else {}
+    return RunSpec(**{**budget, **given, **({"category": category} if category is not None else {})})
 
 
 def _keep_large_blocks() -> None:

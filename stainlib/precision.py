@@ -1,16 +1,27 @@
-"""The arithmetic of training and validation: bf16, fp16 or fp32, and the gradient scaler fp16 needs (book chapter 4,
-"Training").
+"""Where and how a run computes: the device, the arithmetic (bf16, fp16 or fp32) with the gradient scaler fp16 needs,
+the memory layout and ``torch.compile`` (book chapter 4, "Training").
 
-:func:`pick_precision` chooses the precision for a device; :func:`autocast` is the matching ``torch.autocast``
-context (a disabled one for fp32) and :func:`grad_scaler` the matching ``torch.amp.GradScaler`` (disabled, so that
-every call passes straight through, except for fp16, whose narrow range lets small gradients underflow to zero).
+:func:`pick_device` chooses the device (CUDA, Apple MPS or the CPU); :func:`pick_channels_last` and
+:func:`pick_compile` what ``"auto"`` means for the memory layout and ``torch.compile`` on a device; none of these
+changes what is trained.  :func:`pick_precision` chooses the precision for a device; :func:`autocast` is the
+matching ``torch.autocast`` context (a disabled one for fp32) and :func:`grad_scaler` the matching
+``torch.amp.GradScaler`` (disabled, so that every call passes straight through, except for fp16, whose narrow range
+lets small gradients underflow to zero).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast", "grad_scaler", "pick_precision"]
+__all__ = [
+    "PRECISIONS",
+    "autocast",
+    "grad_scaler",
+    "pick_channels_last",
+    "pick_compile",
+    "pick_device",
+    "pick_precision",
+]
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,3 +57,49 @@ def autocast(device_type: str, precision: str) -> torch.autocast:
 def grad_scaler(device_type: str, precision: str) -> torch.amp.GradScaler:
     """A gradient scaler for ``precision``: enabled for fp16 only (a disabled one passes every call through)."""
     return torch.amp.GradScaler(device_type, enabled=precision == "fp16")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` gives CUDA if present, else Apple MPS, else the CPU; a device that is not available is an error."""
+    if name != "auto":
+        try:
+            device = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(f"unknown device {name!r}: {exc}") from exc
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {name!r} cannot train or evaluate a model: use cpu, cuda, mps or auto (--device)")
+        mps = getattr(torch.backends, "mps", None)
+        if (device.type == "cuda" and not torch.cuda.is_available()) or (
+            device.type == "mps" and not (mps is not None and mps.is_available())
+        ):
+            raise ValueError(f"device {name!r} is not available on this machine (use --device cpu or auto)")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_channels_last(device, image_size: int) -> str:
+    """Whether ``channels_last="auto"`` trains in the channels_last memory layout: ``"on"`` or ``"off"``.
+
+    On CUDA, on.  On the CPU, on from 128 px: ``benchmarks/bench_train.py`` measured it 1.25x eager at 256 px and
+    1.21x at 128 px, but 0.87x at 64 px (batch 16; a step of batch 8, the book's fast profile: 0.84x).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "on"
+    return "on" if device.type == "cpu" and image_size >= 128 else "off"
+
+
+def pick_compile(device) -> str:
+    """Whether ``compile="auto"`` trains through ``torch.compile`` on ``device``: ``"on"`` or ``"off"``.
+
+    Off everywhere for now.  On the CPU it was measured slower than the eager network in channels_last (22.4 against
+    27.5 training images/s at 256 px on 2 cores, ``benchmarks/bench_train.py``); on CUDA it stays off until a GPU
+    measurement says otherwise: ``tools/gpu_check.sh`` prints bench_train's eager, channels_last and compile lines
+    on the GPU, and the CUDA default is to be flipped here from those figures.
+    """
+    torch.device(device)  # a device name that is not one is an error here too
+    return "off"  # the CPU: measured slower; CUDA and MPS: not measured yet

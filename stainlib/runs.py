@@ -199,20 +199,9 @@ def train(
 
 
 def _train_locked(spec, run, train_set, val_set, net, device, progress, log, compile, keep_steps=()) -> Path:
-    cfg = TrainConfig(
-        out=str(run),
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        seed=spec.seed,
-        samples_per_epoch=spec.samples_per_epoch,
-        val_samples=spec.val_samples,
-        device=device,
-        compile=compile,
-        progress=progress,
-        keep_steps=list(keep_steps),
-        data={**spec.data_config(), "fingerprint": train_fingerprint(spec.data_root, spec.category)},
-    )
+    fingerprint = train_fingerprint(spec.data_root, spec.category)
+    how = {"device": device, "compile": compile, "progress": progress, "keep_steps": list(keep_steps)}
+    cfg = TrainConfig.from_spec(spec, run, **how, data={**spec.data_config(), "fingerprint": fingerprint})
     skipped = f" (skipped: {skipped_words(train_set.skipped)})" if train_set.skipped else ""
     log(
         f"data: {Path(spec.data_root) / spec.category}: {len(train_set)} training, {len(val_set)} validation images"

@@ -20,17 +20,70 @@ from pathlib import Path
 from .models import DECODERS, MODELS
 from .noise import CORRUPTIONS
 
-__all__ = ["BUDGETS", "COLORS", "MAX_IMAGE_SIZE", "MAX_SEED", "RunSpec", "run_name", "stored_settings"]
+__all__ = [
+    "BUDGETS",
+    "COLORS",
+    "MAX_IMAGE_SIZE",
+    "MAX_SEED",
+    "RunSpec",
+    "defaults",
+    "integer",
+    "positive_number",
+    "run_name",
+    "setting",
+    "stored_settings",
+]
 
 COLORS = ("gray", "rgb")
 MAX_IMAGE_SIZE = 2048  # MVTec AD's images are at most 1024 px; far beyond, memory runs out before a step is done
 MAX_SEED = 2**63 - 1  # what the seeded generators accept
 VAL_FRACTION = 0.2
-BUDGETS = {
-    "paper": {"epochs": 250, "samples_per_epoch": 2000, "val_samples": 500},
-    "pass": {"epochs": 250, "samples_per_epoch": None, "val_samples": None},
-}
-"""Named training budgets: ``paper`` (the authors' code) and ``pass`` (one pass over the training split per epoch)."""
+
+
+def integer(low: int, high: int | None = None, why: str = ""):
+    """A parser of one setting's text: an integer from ``low`` to ``high``, else ``ValueError`` saying what was wrong.
+
+    The command line turns its message into argparse's error, which names the flag (``argument --seed: must be from 0
+    to ..., got -1``).
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bound}, got {value}{why}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """A parser of one setting's text: a positive, finite number (``inf`` and ``nan`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive, finite number, got {text}")
+    return value
+
+
+COUNT = integer(1)
+SEED = integer(0, MAX_SEED)
+
+
+def setting(default=dataclasses.MISSING, *, help: str, parse=None, choices=None, names=None, per_run=False):
+    """A field of :class:`RunSpec` with what the command line needs to make its flag (``--image-size`` for
+    ``image_size``): ``help``; ``parse``, the parser of the flag's text (:func:`integer`, :func:`positive_number`);
+    ``choices``, the accepted values (a mapping's keys, read when the flag is made); ``names``, a registry whose keys
+    the help lists but the spec checks (the corruptions: a chapter may register one before it calls the command
+    line); ``per_run``, set by a sweep for each run of its grid (category, model, corruption, seed), not shared.
+    """
+    meta = {"help": help, "parse": parse, "choices": choices, "names": names, "per_run": per_run}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -39,26 +92,45 @@ class RunSpec:
 
     ``samples_per_epoch`` is the number of training images drawn per epoch; ``None`` is one pass over the training
     split.  ``decoder`` is the network's decoder reading (:data:`stainlib.models.DECODERS`: ``"paper"``, or
-    ``"legacy"``, the reading of runs made before issue 15, recorded for configs without the key).  It does not enter
-    the folder name: a folder of the other reading is refused by :meth:`differences`, never mixed.  The corruption's
-    reading is in its name (``drops`` / ``drops-code``); the dropout reading is an evaluation setting, not here.
-    ``val_samples`` is the number of corrupted validation images the validation PSNR is measured on (drawn
-    with repetition, seeded); ``None`` is each validation image once.  :meth:`with_budget` applies a named budget.
+    ``"legacy"``, the reading of runs made before the decoder readings were named, recorded for configs without the
+    key).  It does not enter the folder name: a folder of the other reading is refused by :meth:`differences`, never
+    mixed.  The corruption's reading is in its name (``drops`` / ``drops-code``); the dropout reading is an evaluation
+    setting, not here.  ``val_samples`` is the number of corrupted validation images the validation PSNR is measured
+    on (drawn with repetition, seeded); ``None`` is each validation image once.  :meth:`with_budget` applies a named
+    budget.
+
+    Each field is a :func:`setting`: its default, help and parser are those of the command line's flag, and
+    :class:`stainlib.train.TrainConfig` takes the training settings' defaults from here, so each default is written
+    here only.
     """
 
-    data_root: str
-    category: str
-    model: str = "aesc"
-    corruption: str = "stain"
-    image_size: int = 256
-    color: str = "gray"
-    epochs: int = 250
-    samples_per_epoch: int | None = None
-    val_samples: int | None = None
-    seed: int = 0
-    lr: float = 1e-3
-    batch_size: int = 16
-    decoder: str = "paper"
+    data_root: str = setting(help="the folder that holds the categories (MVTec AD layout)")
+    category: str = setting(help="the category (a folder of DATA_ROOT)", per_run=True)
+    model: str = setting("aesc", help="the network", choices=MODELS, per_run=True)
+    corruption: str = setting("stain", help="the training corruption", names=CORRUPTIONS, per_run=True)
+    image_size: int = setting(
+        256,
+        help="the side images are resized to, in px",
+        parse=integer(1, MAX_IMAGE_SIZE, " (MVTec AD's images are at most 1024 px)"),
+    )
+    color: str = setting("gray", help="train on gray or rgb images", choices=COLORS)
+    epochs: int = setting(250, help="training epochs", parse=COUNT)
+    samples_per_epoch: int | None = setting(
+        None, help="training images per epoch (default: one pass over the training split)", parse=COUNT
+    )
+    val_samples: int | None = setting(
+        None, help="corrupted validation samples per PSNR (default: each validation image once)", parse=COUNT
+    )
+    seed: int = setting(
+        0, help="seeds the split, the initial weights and every draw of the training", parse=SEED, per_run=True
+    )
+    lr: float = setting(1e-3, help="Adam's learning rate", parse=positive_number)
+    batch_size: int = setting(16, help="images per optimiser step", parse=COUNT)
+    decoder: str = setting(
+        "paper",
+        help="the decoder's reading: legacy is that of the runs made before the readings were named",
+        choices=DECODERS,
+    )
 
     def __post_init__(self):
         object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
@@ -168,3 +240,16 @@ def stored_settings(config: dict) -> dict:
         "batch_size": train.get("batch_size"),
         "decoder": config.get("model", {}).get("decoder", "legacy"),
     }
+
+
+def defaults() -> dict:
+    """The default of each :class:`RunSpec` field that has one, by name (the one place they are written)."""
+    return {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
+
+
+BUDGETS = {
+    "paper": {"epochs": 250, "samples_per_epoch": 2000, "val_samples": 500},
+    "pass": {key: defaults()[key] for key in ("epochs", "samples_per_epoch", "val_samples")},
+}
+"""Named training budgets: ``paper`` (the authors' code) and ``pass`` (one pass over the training split per epoch,
+the defaults)."""

@@ -19,6 +19,7 @@ Past one process:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import subprocess
@@ -53,27 +54,19 @@ def grid_runs(grid: str, base: RunSpec, categories, seeds=(0,)) -> list[tuple[Ru
 
 def spec_flags(spec: RunSpec, one_run: bool = True) -> list[str]:
     """The ``stainlib train`` / ``sweep`` flags that rebuild ``spec`` (``one_run=False``: its shared settings only,
-    without category, model, corruption and seed, which a sweep sets per run).  The one place a spec becomes flags."""
-    per_run = ["--category", spec.category, "--model", spec.model, "--corruption", spec.corruption, "--seed"]
-    return [
-        "--data-root",
-        spec.data_root,
-        *([*per_run, str(spec.seed)] if one_run else []),
-        "--image-size",
-        str(spec.image_size),
-        "--color",
-        spec.color,
-        "--epochs",
-        str(spec.epochs),
-        *(["--samples-per-epoch", str(spec.samples_per_epoch)] if spec.samples_per_epoch else []),
-        *(["--val-samples", str(spec.val_samples)] if spec.val_samples else []),
-        "--lr",
-        repr(spec.lr),
-        "--batch-size",
-        str(spec.batch_size),
-        "--decoder",
-        spec.decoder,
-    ]
+    without category, model, corruption and seed, which a sweep sets per run).  The one place a spec becomes flags.
+
+    Every field is written (a field that is ``None`` is left out: absent, the flag gives ``None``), so the command
+    does not depend on the defaults of the stainlib that runs it; a float is written by ``repr``, which reads back
+    exactly.
+    """
+    flags = []
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if value is None or (f.metadata["per_run"] and not one_run):
+            continue
+        flags += ["--" + f.name.replace("_", "-"), repr(value) if isinstance(value, float) else str(value)]
+    return flags
 
 
 def commands(

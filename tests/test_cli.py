@@ -96,3 +96,90 @@ def test_only_the_command_line_imports_argparse_and_no_module_imports_it():
                 imported |= {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names}
         assert ("argparse" in imported) == (path.name == "cli.py"), path.name
         assert not any(name in ("cli", ".cli", "stainlib.cli") or name.endswith(".cli") for name in imported), path
+
+
+def _spec_flag_dests(command: str) -> list[str]:
+    """The destinations of the flags of ``stainlib <command>`` that are RunSpec fields, one entry per flag."""
+    import dataclasses
+
+    from stainlib.cli import _parser
+    from stainlib.spec import RunSpec
+
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    names = {f.name for f in dataclasses.fields(RunSpec)}
+    return [a.dest for a in sub._actions if a.option_strings and a.dest in names]
+
+
+def test_every_runspec_field_has_exactly_one_train_flag_and_a_sweep_flag_for_each_shared_setting():
+    import dataclasses
+
+    from stainlib.spec import RunSpec
+
+    fields = dataclasses.fields(RunSpec)
+    assert sorted(_spec_flag_dests("train")) == sorted(f.name for f in fields)
+    shared = [f.name for f in fields if not f.metadata["per_run"]]
+    assert sorted(_spec_flag_dests("sweep")) == sorted(shared)  # the grid, --categories and --seeds set the rest
+
+
+def test_the_run_flags_defaults_and_help_are_the_fields(capsys):
+    import dataclasses
+
+    from stainlib.spec import RunSpec
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for f in dataclasses.fields(RunSpec):
+        assert " ".join(f.metadata["help"].split()) in text, f.name
+        if f.default not in (dataclasses.MISSING, None):
+            assert f"(default: {f.default}" in text, f.name
+
+
+SPECS = [
+    {},
+    {"model": "ae", "corruption": "none", "seed": 7, "image_size": 128, "color": "rgb", "decoder": "legacy"},
+    {"epochs": 3, "samples_per_epoch": 2000, "val_samples": 500, "lr": 0.1 + 0.2, "batch_size": 5},
+    {"corruption": "gaussian-0.4-code", "seed": 2**63 - 1, "lr": 1e-7, "image_size": 2048, "epochs": 1},
+]
+
+
+@pytest.mark.parametrize("changes", SPECS, ids=["defaults", "per-run", "budget-and-float", "extremes"])
+def test_spec_to_flags_to_spec_is_exact(tmp_path, changes):
+    from stainlib.cli import _parser, _spec
+    from stainlib.spec import RunSpec
+    from stainlib.sweep import spec_flags
+
+    spec = RunSpec(tmp_path, "bottle", **changes)
+    assert _spec(_parser().parse_args(["train", *spec_flags(spec)])) == spec
+    shared = _parser().parse_args(["sweep", "--grid", "claims", "--categories", "bottle", *spec_flags(spec, False)])
+    per_run = {k: v for k, v in spec.to_dict().items() if k in ("model", "corruption", "seed")}
+    assert _spec(shared, "bottle").replace(**per_run) == spec
+
+
+def test_a_budget_sets_what_the_flags_leave_and_a_flag_overrides_it(tmp_path):
+    from stainlib.cli import _parser, _spec
+    from stainlib.spec import BUDGETS, RunSpec
+
+    base = ["train", "--data-root", str(tmp_path), "--category", "bottle", "--budget", "paper"]
+    assert _spec(_parser().parse_args(base)) == RunSpec(tmp_path, "bottle").with_budget("paper")
+    spec = _spec(_parser().parse_args([*base, "--epochs", "3"]))
+    assert (spec.epochs, spec.samples_per_epoch) == (3, BUDGETS["paper"]["samples_per_epoch"])
+    assert _spec(_parser().parse_args(base[:5])) == RunSpec(tmp_path, "bottle")
+
+
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("--seed", "-1", "must be from 0 to 9223372036854775807, got -1"),
+        ("--seed", "x", "expected an integer, got 'x'"),
+        ("--lr", "inf", "must be a positive, finite number, got inf"),
+        ("--lr", "nan", "must be a positive, finite number, got nan"),
+        ("--image-size", "4096", "must be from 1 to 2048, got 4096 (MVTec AD's images are at most 1024 px)"),
+        ("--batch-size", "0", "must be at least 1, got 0"),
+        ("--model", "vae", "invalid choice: 'vae'"),
+    ],
+)
+def test_a_run_flag_out_of_its_range_is_refused_naming_the_flag(tmp_path, capsys, flag, value, words):
+    argv = ["train", "--data-root", str(tmp_path), "--category", "bottle", flag, value, "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {words}" in err

@@ -426,16 +426,17 @@ def test_retrain_refuses_to_delete_a_folder_holding_files_stainlib_did_not_write
 def test_an_unfinished_run_is_refused_by_evaluate_and_unfinished_records_the_epochs_really_trained(
     trained, tmp_path, capsys
 ):
+    from stainlib.checkpoints import write_config
     from stainlib.tables import make_table
-    from stainlib.train import write_config
 
     run = copy_run(trained, tmp_path)
     config = json.loads((run / "config.json").read_text())
     write_config(run, {**config, "train": {**config["train"], "epochs": 400}})  # as a resume to 400 killed at 2
+    before = snapshot_files(run)  # the shared run may have been evaluated by another test: compare, not assume
     assert main(["evaluate", str(run), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "2 of its 400 epochs" in err and "--unfinished" in err
-    assert not (run / "metrics.json").exists()
+    assert snapshot_files(run) == before
     result = evaluate(run, device="cpu", figure=False, unfinished=True, log=quiet)
     assert result["unfinished"] == {"epochs_trained": 2, "epochs_planned": 400}
     steps = config["budget"]["steps_per_epoch"]
@@ -465,7 +466,7 @@ def test_resuming_on_changed_training_images_is_refused_naming_the_change_and_re
 
 
 def test_a_run_recorded_before_fingerprints_still_resumes(wood, tmp_path):
-    from stainlib.train import write_config
+    from stainlib.checkpoints import write_config
 
     assert train_cli(wood, tmp_path, "ae", "none", 1) == 0
     run = tmp_path / "synth_wood" / "ae-none-s0"
@@ -915,10 +916,10 @@ def test_a_full_disk_while_writing_a_small_run_file_names_the_file(tmp_path):
 def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_written_again(tmp_path, monkeypatch):
     import errno
 
-    import stainlib.train as train_module
+    import stainlib.checkpoints
     from stainlib.files import write_error
 
-    real, calls = train_module._save_checkpoint, []
+    real, calls = stainlib.checkpoints.save_checkpoint, []
 
     def save(run, name, state):
         calls.append(name)
@@ -926,8 +927,28 @@ def test_a_checkpoint_the_disk_refuses_stops_the_run_naming_it_and_is_not_writte
             raise write_error(run / name, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
         real(run, name, state)
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    monkeypatch.setattr(stainlib.checkpoints, "save_checkpoint", save)
     cfg = TrainConfig(out=str(tmp_path / "run"), epochs=1, batch_size=4, device="cpu", progress=False)
     with pytest.raises(OSError, match=r"cannot write .*last\.pt: No space left on device"):
         fit(tiny(), images(8), images(4, seed=2), "stain", cfg, log=quiet)
     assert calls == ["best.pt", "last.pt"]
+
+
+def test_retrain_clears_a_run_whose_steps_folder_holds_snapshots_and_refuses_one_with_a_foreign_file_naming_it(
+    wood, tmp_path, capsys
+):
+    # 8 training images, batch 4: 2 steps per epoch; the snapshots of steps 1 and 2 go to steps/.
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--keep-steps", "1", "2") == 0
+    run = tmp_path / "synth_wood" / "aesc-stain-s0"
+    assert sorted(p.name for p in (run / "steps").iterdir()) == ["step-000001.pt", "step-000002.pt"]
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--lr", "0.002", "--retrain") == 0
+    assert not (run / "steps").exists()  # the snapshots of the other settings are gone with their run
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.002
+
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--keep-steps", "1", "--retrain") == 0
+    (run / "steps" / "my-notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert train_cli(wood, tmp_path, "aesc", "stain", 1, "--batch-size", "4", "--lr", "0.003", "--retrain") == 2
+    err = capsys.readouterr().err
+    assert "refusing to retrain" in err and "my-notes.txt" in err and len(err.strip().splitlines()) == 1
+    assert (run / "steps" / "my-notes.txt").read_text() == "mine" and (run / "steps" / "step-000001.pt").exists()

@@ -71,8 +71,8 @@ def test_evaluate_reads_the_data_the_run_was_trained_on_from_any_folder(wood, tm
 
 
 def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reused_by_a_paper_spec(wood, tmp_path):
+    from stainlib.checkpoints import load_run, save_checkpoint, write_config
     from stainlib.spec import stored_settings
-    from stainlib.train import _save_checkpoint, load_run, write_config
 
     committed = json.loads((Path(__file__).parents[1] / "results/bottle/aesc-drops-s0/config.json").read_text())
     assert "decoder" not in committed["model"] and stored_settings(committed)["decoder"] == "legacy"
@@ -82,7 +82,7 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
     del config["model"]["decoder"], config["model"]["decoder_dropout"]  # the layout of the committed runs
     write_config(run, config)
     state = torch.load(run / "last.pt", weights_only=True)  # the checkpoint's config is compared too: strip it
-    _save_checkpoint(run, "last.pt", {**state, "config": config})
+    save_checkpoint(run, "last.pt", {**state, "config": config})
     model, _ = load_run(run, which="last.pt")
     assert len(model.decoder) == 6 and model.config["decoder"] == "legacy"
     assert RunSpec.from_config(config).decoder == "legacy"

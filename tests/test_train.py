@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from stainlib.checkpoints import write_config
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
 from stainlib.train import (
@@ -19,7 +20,6 @@ from stainlib.train import (
     pick_channels_last,
     pick_compile,
     pick_precision,
-    write_config,
 )
 
 
@@ -258,13 +258,13 @@ def test_an_fp16_run_with_the_gradient_scaler_trains_and_records_its_precision(t
 
 
 def test_checkpoints_are_written_every_n_epochs_and_at_the_end_not_every_epoch(tmp_path, monkeypatch):
-    import stainlib.train as train_module
+    import stainlib.checkpoints
 
     written = []
-    real = train_module._save_checkpoint
+    real = stainlib.checkpoints.save_checkpoint
     monkeypatch.setattr(
-        train_module,
-        "_save_checkpoint",
+        stainlib.checkpoints,
+        "save_checkpoint",
         lambda run, name, st: (written.append((name, st["epoch"])), real(run, name, st)),
     )
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, epochs=5, checkpoint_every=2), log=lambda *_: None)
@@ -356,3 +356,45 @@ def test_the_stain_into_reused_buffers_trains_the_same_weights_as_into_fresh_out
     fit(fresh, TRAIN, VAL, Interrupting(10**6), config(tmp_path, "fresh", batch_size=5), log=lambda *_: None)
     a, b = reused.state_dict(), fresh.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trainconfig_takes_the_defaults_and_values_of_runspec_for_the_settings_both_have(tmp_path):
+    import dataclasses
+
+    from stainlib.spec import RunSpec, defaults
+
+    shared = [f.name for f in dataclasses.fields(TrainConfig) if f.name in defaults()]
+    assert shared == ["epochs", "batch_size", "lr", "seed", "samples_per_epoch", "val_samples"]
+    assert all(getattr(TrainConfig(out=""), name) == defaults()[name] for name in shared)
+    spec = RunSpec(tmp_path, "bottle", epochs=3, batch_size=5, lr=0.01, seed=4, samples_per_epoch=9, val_samples=2)
+    cfg = TrainConfig.from_spec(spec, tmp_path / "run", device="cpu")
+    assert {name: getattr(cfg, name) for name in shared} == {name: getattr(spec, name) for name in shared}
+    assert (cfg.out, cfg.device) == (str(tmp_path / "run"), "cpu")
+
+
+def test_the_training_core_is_short_enough_for_a_chapter_to_print():
+    import inspect
+
+    from stainlib.train import fit_epoch, train_step
+
+    lines = sum(len(inspect.getsource(f).splitlines()) for f in (train_step, fit_epoch))
+    assert lines <= 35, lines
+
+
+def test_fit_epoch_with_train_step_is_what_fit_trains_in_an_epoch_bit_for_bit(tmp_path):
+    # What a chapter prints is what fit runs: the same step and epoch give the same weights, tolerance 0.
+    from stainlib import train
+    from stainlib.precision import grad_scaler
+
+    cfg = config(tmp_path, epochs=1, amp="off", channels_last="off")
+    by_fit, by_hand = tiny(), tiny()
+    fit(by_fit, TRAIN, VAL, "stain", cfg, log=lambda *_: None)
+    images = torch.stack([x["image"] for x in TRAIN])
+    order = train._epoch_order(len(images), len(images), cfg.seed, 0)
+    optimizer = train.adam(by_hand.parameters(), cfg.lr, "cpu")
+    batches = train._batches(len(images), cfg.batch_size)
+    generator = train._epoch_generator(cfg.seed, 0, 2, "cpu")  # fit's corruption generator of epoch 0
+    scaler = grad_scaler("cpu", "fp32")
+    train.fit_epoch(by_hand, images, order, batches, get_corruption("stain"), generator, optimizer, scaler)
+    for (name, a), b in zip(by_fit.state_dict().items(), by_hand.state_dict().values()):
+        assert torch.equal(a, b), name
