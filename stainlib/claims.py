@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES, MVTecAD
-from .paper import NETWORKS, RUN_LABELS, SHORT, SIDES, STATEMENTS, TABLE_3_CORRUPTIONS, paper_numbers, run_label
+from .paper import (
+    AGAINST_THE_PAPER,
+    NETWORKS,
+    RUN_LABELS,
+    SHORT,
+    SIDES,
+    STATEMENTS,
+    TABLE_3_CORRUPTIONS,
+    paper_numbers,
+    run_label,
+)
 from .runs import read_config, read_metrics
 from .spec import stored_settings
 from .synthetic import is_synthetic_category
@@ -434,6 +444,7 @@ class EvidenceRow:
     bottle: Claim | None = None
     live: Claim | None = None
     own: bool = False  # the book's own claim, not the paper's
+    against: bool = False  # the claim runs against the paper's text (paper.AGAINST_THE_PAPER)
 
 
 def evidence_rows(keys, paper=None, bottle=None, live=None, own=()) -> list[EvidenceRow]:
@@ -443,7 +454,7 @@ def evidence_rows(keys, paper=None, bottle=None, live=None, own=()) -> list[Evid
     for key in keys:
         sides = [(d or {}).get(key) for d in (paper, bottle, live)]
         if any(c is not None for c in sides):
-            rows.append(EvidenceRow(SHORT.get(key, key), *sides, own=key in own))
+            rows.append(EvidenceRow(SHORT.get(key, key), *sides, own=key in own, against=key in AGAINST_THE_PAPER))
     return rows
 
 
@@ -474,6 +485,13 @@ def _row_verdict(row: EvidenceRow) -> str:
     if row.own:
         words = {"holds": "holds", "within the noise": "not shown (within the noise)", "fails": "does not hold"}
         text = f"the book's own claim: **{words[c.verdict]}** on {name}"
+    elif row.against:
+        words = {
+            "holds": "the paper's text contradicted",
+            "within the noise": "the paper's text agreed with (within the noise)",
+            "fails": "the paper's text contradicted, the other way",
+        }
+        text = f"**{words[c.verdict]}** on {name}"
     else:
         words = {
             "holds": "reproduced",

@@ -131,6 +131,9 @@ SHORT = {
 }
 """Each claim of :data:`STATEMENTS` in a few words, for tables."""
 
+AGAINST_THE_PAPER = frozenset({"gaussian_beats_none"})
+"""Claims of :data:`STATEMENTS` that run against the paper's text: where one holds, the data contradict the paper."""
+
 
 def paper_numbers(table: str) -> dict:
     """The paper's AUROCs of Table ``table`` (``"I"``, ``"II"`` or ``"III"``), from the package's

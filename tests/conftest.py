@@ -1,5 +1,7 @@
 """Fixtures shared by the tests of the command line, the runs, the sweeps and the tables."""
 
+import shutil
+
 import pytest
 
 from stainlib.cli import main
@@ -26,3 +28,17 @@ def trained(wood, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     assert train_cli(wood, out, "aesc", "stain", 2, "--batch-size", "4") == 0
     return out / "synth_wood" / "aesc-stain-s0"
+
+
+EVALUATION_FILES = ("metrics.json", "threshold.json", "figure_residual.png", "figure_uncertainty.png")
+
+
+def copy_trained(trained, run):
+    """A copy of the ``trained`` run at ``run``, trained and never evaluated, whatever other tests did to the shared
+    run: its evaluation files and their digests in ``SHA256SUMS`` are left out.  Returns ``run``."""
+    from stainlib.checkpoints import CHECKSUMS
+
+    shutil.copytree(trained, run, ignore=shutil.ignore_patterns(*EVALUATION_FILES))
+    kept = [ln for ln in (run / CHECKSUMS).read_text().splitlines() if not ln.endswith(EVALUATION_FILES)]
+    (run / CHECKSUMS).write_text("".join(f"{ln}\n" for ln in kept))
+    return run

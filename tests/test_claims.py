@@ -286,3 +286,11 @@ def test_evidence_rows_keep_the_order_asked_and_leave_out_a_claim_no_source_chec
     some = {"stain_best": check("S", 0.9, 0.8, 0.01)}
     rows = evidence_rows(["stain_beats_none_image", "stain_best"], paper=some, bottle=None, live={})
     assert [r.label for r in rows] == [SHORT["stain_best"]]
+
+
+def test_a_claim_that_runs_against_the_papers_text_reads_as_contradicting_it_where_it_holds_never_as_reproduced():
+    key = "gaussian_beats_none"
+    rows = evidence_rows([key], bottle={key: check("G", 0.75, 0.53, 0.09)}, live={key: check("G", 0.76, 0.75, 0.04)})
+    line = next(x for x in evidence_box(rows, {}).splitlines() if x.startswith(f"| {SHORT[key]} |"))
+    assert "**the paper's text contradicted** on real bottle" in line and "reproduced" not in line
+    assert "on this page's data: within the noise" in line

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SIZE, train_cli
+from conftest import SIZE, copy_trained, train_cli
 from PIL import Image
 
 import stainlib.runs as runs_module
@@ -362,10 +362,8 @@ def test_a_checkpoint_that_is_not_a_torch_file_is_an_error_naming_it(trained, tm
 
 def copy_run(trained, out):
     """A copy of the ``trained`` run at ``out/synth_wood/aesc-stain-s0`` (where ``train_cli(..., "aesc", "stain")``
-    trains), for a test to damage."""
-    run = out / "synth_wood" / "aesc-stain-s0"
-    shutil.copytree(trained, run)
-    return run
+    trains), never evaluated, for a test to damage."""
+    return copy_trained(trained, out / "synth_wood" / "aesc-stain-s0")
 
 
 @contextlib.contextmanager

@@ -8,10 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import copy_trained
 from PIL import Image
 
 import stainlib
-from stainlib.checkpoints import RunError, read_checksums
+from stainlib.checkpoints import RunError, read_checksums, write_listed
 from stainlib.cli import main
 from stainlib.data import MVTecAD
 from stainlib.detect import anomaly_maps, image_score
@@ -30,8 +31,8 @@ def quiet(*_):
 
 @pytest.fixture
 def run(trained, tmp_path):
-    """A copy of the trained run, so that a test may change its files."""
-    return shutil.copytree(trained, tmp_path / "run")
+    """A copy of the trained run, never evaluated, so that a test may change its files."""
+    return copy_trained(trained, tmp_path / "run")
 
 
 def test_threshold_at_leaves_at_most_floor_fpr_n_clean_scores_above_and_says_how_many():
@@ -197,7 +198,7 @@ def test_stainlib_predict_is_the_function_and_the_map_defaults_to_the_runs_best(
     images = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     assert best_method(run)[0] == "residual"  # never evaluated: the paper's map
     metrics = {"residual": {"image_auroc": 0.6}, "uncertainty": {"image_auroc": 0.7}}
-    (run / "metrics.json").write_text(json.dumps(metrics))
+    write_listed(run, "metrics.json", lambda p: p.write_text(json.dumps(metrics)))
     method, why = best_method(run)
     assert method == "uncertainty" and "residual 0.600, uncertainty 0.700" in why
     p = stainlib.predict(run, images, threshold=0, pixel_threshold=0, n_samples=T, device="cpu", log=quiet)

@@ -122,10 +122,8 @@ def main(argv=None) -> int:
         "image_auroc": result["image_auroc"],
         "pixel_precision": calibrated["pixel_precision"],
         "pixel_recall": calibrated["pixel_recall"],
-        "provenance": (
-            f"Made by tools/bottle_predict.py on {result['device']} on "
-            f"{datetime.date.today().isoformat()} (stainbook {commit.stdout.strip() or 'unknown'})."
-        ),
+        "provenance": f"Made by tools/bottle_predict.py on {result['device']} on {datetime.date.today().isoformat()}.",
+        "commit": commit.stdout.strip() or "unknown",  # for the record, not for the page
     }
     (out / "predict.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
