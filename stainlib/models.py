@@ -6,7 +6,7 @@ nearest-neighbour upsampling and a 5x5 convolution (512 -> 256 ... 32 -> 16, at 
 upsampling and the 5x5 output convolution (16 -> C) with a sigmoid.  AESc *adds* the encoder's feature map of the
 same resolution at every scale from 8 px to 128 px.  AE is the same network without the skips.
 
-Decoder readings (``decoder=``, issue 15): ``"paper"`` (the default) is the network above, six convolutions in the
+Decoder readings (``decoder=``): ``"paper"`` (the default) is the network above, six convolutions in the
 decoder as the text says; it is also what the authors' code builds (5 upsample + convolution blocks, then a 16 -> 1
 output convolution), so there is no separate ``"code"`` decoder.  ``"legacy"`` is stainlib's first reading, which
 had a sixth block (16 -> 8 channels, at full resolution) before a 5x5 head 8 -> C: seven decoder convolutions.  Runs

@@ -156,7 +156,7 @@ class Drops(CorruptionModel):
     a random direction, so consecutive drops always overlap and none contains another; later drops are painted over
     earlier ones; drops are clipped at the border.
 
-    ``reading="code"`` (the authors' code, as read for issue 15): the *radius* is uniform in ``diameter`` x the
+    ``reading="code"`` (the authors' code, as this library reads it): the *radius* is uniform in ``diameter`` x the
     smallest side, plus 1 px, and every centre is drawn from a Gaussian of standard deviation 0.01 x its radius
     around one common point (uniform, kept inside the image): the drops pile up into what is in effect one disc of
     6-12 px across on a 256 px image.  ``spacing`` is not used.  Grey levels and painting order are as above.

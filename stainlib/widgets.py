@@ -209,7 +209,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
         [w.VBox(list(preset_sliders[name])) for name in presets] + [w.VBox([size, level, jitter, blur])],
         selected_index=0,
     )
-    # Live mode only: the model as the paper's text reads it, beside the authors' code's reading (issue 15).
+    # Live mode only: the model as the paper's text reads it, beside the authors' code's reading.
     compare = w.Checkbox(
         False, description="beside it: the authors' code reading", indent=False, layout=layout, disabled=True
     )
