@@ -43,6 +43,7 @@ __all__ = [
     "check_settings",
     "foreign_files",
     "is_complete",
+    "evaluated_steps",
     "kept_steps",
     "load_checkpoint",
     "load_run",
@@ -87,6 +88,13 @@ def kept_steps(run) -> list[int]:
     """The optimiser steps of the snapshots a run folder holds (listed in ``SHA256SUMS``), in order."""
     found = (re.fullmatch(rf"{SNAPSHOTS}/step-(\d+)\.pt", name) for name in read_checksums(Path(run)))
     return sorted(int(m.group(1)) for m in found if m and (Path(run) / m.group(0)).exists())
+
+
+def evaluated_steps(run) -> list[int]:
+    """The optimiser steps whose snapshot was scored (a ``steps/metrics-NNNNNN.json`` is there), in order, whether
+    or not the snapshot's weights are still there: a committed result keeps the metrics, not the weights."""
+    found = (re.fullmatch(r"metrics-(\d+)\.json", p.name) for p in (Path(run) / SNAPSHOTS).glob("metrics-*.json"))
+    return sorted(int(m.group(1)) for m in found if m)
 
 
 # The files stainlib writes into a run folder (besides the temporary files of its writers, ".<name>.<random>.tmp").

@@ -30,6 +30,7 @@ import torch
 
 from .checkpoints import (
     SNAPSHOTS,
+    evaluated_steps,
     foreign_files,
     kept_steps,
     load_checkpoint,
@@ -82,10 +83,9 @@ def _metrics_name(step: int | None) -> str:
 
 
 def read_step_metrics(run) -> dict:
-    """The metrics of a run's snapshots, ``{step: {method: result}}`` (steps evaluated with ``at_step``), by step."""
-    run = Path(run)
-    found = {step: run / _metrics_name(step) for step in kept_steps(run)}
-    return {step: read_listed_json(run, _metrics_name(step)) for step, path in found.items() if path.exists()}
+    """The metrics of a run's snapshots, ``{step: {map: result}}`` (steps evaluated with ``at_step``), by step; the
+    weights need not be there (a committed result keeps the metrics only)."""
+    return {step: read_listed_json(run, _metrics_name(step)) for step in evaluated_steps(run)}
 
 
 def _write_metrics(run: Path, method: str, result: dict, step: int | None = None) -> None:

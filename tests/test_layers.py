@@ -39,7 +39,7 @@ LAYERS = {
     # The paper's experiment and the runs it is made of.
     "experiment": {"paper", "predict", "runs", "sweep"},
     # What a reader sees: claims and their sentences, tables, the chapters' shared setup, widgets, diagrams.
-    "presentation": {"book", "claims", "diagrams", "tables", "widgets"},
+    "presentation": {"book", "claims", "diagrams", "learning_curve", "tables", "widgets"},
     # The command line and the package's own namespace, on top.
     "top": {"cli", "__init__"},
 }

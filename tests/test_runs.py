@@ -114,3 +114,6 @@ def test_evaluate_at_step_scores_the_snapshot_and_records_it_by_step_leaving_met
     capsys.readouterr()
     assert main(["evaluate", str(run), "--device", "cpu", "--at-step", "3"]) == 2
     assert "no snapshot of step 3 (it has [1, 4])" in capsys.readouterr().err
+    for step in (1, 4):  # a committed result keeps the metrics, not the weights: its learning curve still reads
+        (run / "steps" / f"step-{step:06d}.pt").unlink()
+    assert sorted(read_step_metrics(run)) == [1, 4]

@@ -1,0 +1,179 @@
+"""Learning curves: a run's AUROC against its training budget, and the budget from which each claim holds (chapter 6,
+Tables I and II).
+
+A budget study keeps a run's weights at fixed optimiser steps (``stainlib train --keep-steps``), scores every
+snapshot (``stainlib evaluate --at-step``) and gathers the scores in one CSV (``tools/budget_table.py``), one row per
+(run, step, map).  :func:`read_budget` reads that file, :func:`curve_figure` draws AUROC against images seen on a log
+scale beside the paper's numbers and the authors' budget, and :func:`claim_onsets` finds, for each claim of Tables I
+and II, the smallest budget from which the claim holds at every larger budget studied.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from .claims import auroc_se
+from .paper import NETWORKS, SHORT, SIDES, paper_numbers
+from .spec import BUDGETS
+
+__all__ = ["COLUMNS", "authors_budget", "claim_onsets", "curve_figure", "onset_markdown", "read_budget"]
+
+COLUMNS = ["network", "corruption", "seed", "steps", "images_seen", "map", "image_auroc", "pixel_auroc", "decoder"]
+"""The columns of a budget study's CSV, in order."""
+
+_LEVELS = ("image", "pixel")
+_TABLE = {"image": "I", "pixel": "II"}
+_STYLE = {
+    ("aesc", "stain", "residual"): ("C0", "-"),
+    ("aesc", "stain", "uncertainty"): ("C1", "-"),
+    ("aesc", "none", "residual"): ("C2", "--"),
+    ("ae", "none", "residual"): ("C3", "-."),
+}
+
+
+def read_budget(path) -> list[dict]:
+    """The rows of a budget study's CSV, typed: ``steps``, ``images_seen`` and ``seed`` as int, AUROCs as float.
+
+    Args:
+        path: a CSV with the header :data:`COLUMNS` (extra columns are kept as text).
+    Returns:
+        One dict per (run, step, map), in the file's order.
+    Raises:
+        ValueError: a column is missing, or a number does not parse, naming the line.
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path.name}: not a budget study's CSV, missing the columns {', '.join(missing)}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                for key in ("seed", "steps", "images_seen"):
+                    row[key] = int(row[key])
+                for key in ("image_auroc", "pixel_auroc"):
+                    row[key] = float(row[key])
+            except ValueError as err:
+                raise ValueError(f"{path.name}, line {line}: {err}") from None
+            rows.append(row)
+    return rows
+
+
+def authors_budget() -> dict:
+    """The authors' training budget (``spec.BUDGETS["paper"]``) in steps of 16 and images seen."""
+    paper = BUDGETS["paper"]
+    steps = paper["epochs"] * math.ceil(paper["samples_per_epoch"] / 16)
+    return {"steps": steps, "images_seen": paper["epochs"] * paper["samples_per_epoch"]}
+
+
+def _curves(rows, seed: int = 0) -> dict:
+    """``{(network, corruption, map): [(images_seen, image_auroc, pixel_auroc), ...]}`` for one seed, by budget."""
+    out: dict = {}
+    for r in rows:
+        if r["seed"] == seed:
+            out.setdefault((r["network"], r["corruption"], r["map"]), []).append(
+                (r["images_seen"], r["image_auroc"], r["pixel_auroc"])
+            )
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed: int = 0, runs=None, scale=3.2):
+    """AUROC against images seen (log scale), one panel per level, one line per (network, corruption, map).
+
+    Args:
+        rows: :func:`read_budget`'s rows.
+        category, dataset: where the paper's numbers are looked up (dashed lines in the run's colour).
+        seed: the seed whose runs are drawn.
+        runs: the ``(network, corruption, map)`` lines to draw, by default every one the rows hold.
+    Returns:
+        The matplotlib figure; a dotted vertical line marks the authors' budget.
+    """
+    import matplotlib.pyplot as plt
+
+    curves = _curves(rows, seed)
+    runs = [r for r in (runs or _STYLE) if r in curves] + [r for r in curves if runs is None and r not in _STYLE]
+    authors = authors_budget()["images_seen"]
+    fig, axes = plt.subplots(1, 2, figsize=(2.6 * scale, 1.3 * scale), sharey=True, layout="constrained")
+    for ax, level in zip(axes, _LEVELS):
+        paper = paper_numbers(_TABLE[level])
+        for k, run in enumerate(runs):
+            network, corruption, name = run
+            color, style = _STYLE.get(run, (f"C{4 + k}", ":"))
+            points = curves[run]
+            x = [p[0] for p in points]
+            y = [p[1 if level == "image" else 2] for p in points]
+            label = f"{NETWORKS[network]} + {corruption}, {name}"
+            ax.plot(x, y, style, marker="o", markersize=4, color=color, label=label)
+            theirs = paper.get((dataset, category, name, NETWORKS[network], corruption))
+            if theirs is not None:
+                ax.hlines(theirs, x[0], authors, colors=color, linestyles=(0, (4, 3)), linewidth=1, alpha=0.7)
+        ax.axvline(authors, color="0.4", linestyle=":", linewidth=1.2)
+        ax.text(authors, 0.02, "authors'\nbudget ", ha="right", va="bottom", fontsize=9, color="0.3")
+        ax.axhline(0.5, color="0.7", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("training images seen (log scale)", fontsize=10)
+        ax.set_title(f"{level} AUROC (dashed: the paper's)", fontsize=11)
+        ax.tick_params(labelsize=9)
+    axes[0].set_ylabel("AUROC (0.5: chance)", fontsize=10)
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=2)
+    return fig
+
+
+def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dict]:
+    """For each claim of Tables I and II (``paper.SIDES``), where it holds along the budget study.
+
+    A claim holds at a budget where the winner's AUROC exceeds the other side's by more than one standard error of
+    the difference of two single-run AUROCs on the same ``n_good`` good and ``n_defective`` defective test images
+    (Hanley and McNeil; the image-level formula, a rough scale for pixel AUROCs, whose pixels are not independent).
+
+    Args:
+        rows: :func:`read_budget`'s rows; seed ``seed`` is used.
+        n_good, n_defective: the test images the AUROCs were measured on.
+    Returns:
+        One dict per claim whose two sides were both studied: ``key``, ``short`` (the claim in a few words),
+        ``points`` (``[(images_seen, steps, difference, spread, holds)]`` by budget) and ``from_images`` (the
+        smallest budget from which it holds at every larger one studied, or ``None``).
+    """
+    by_key = {}
+    for r in rows:
+        if r["seed"] == seed:
+            for level in _LEVELS:
+                by_key[(r["network"], r["corruption"], r["map"], level, r["images_seen"])] = (
+                    r[f"{level}_auroc"],
+                    r["steps"],
+                )
+    out = []
+    for key, (win, lose) in SIDES.items():
+        budgets = sorted({b[-1] for b in by_key if b[:4] == win} & {b[-1] for b in by_key if b[:4] == lose})
+        if not budgets:
+            continue
+        points = []
+        for images in budgets:
+            (a, steps), (b, _) = by_key[(*win, images)], by_key[(*lose, images)]
+            spread = math.hypot(auroc_se(a, n_good, n_defective), auroc_se(b, n_good, n_defective))
+            points.append((images, steps, a - b, spread, a - b > spread))
+        onset = None
+        for images, *_, holds in reversed(points):
+            if not holds:
+                break
+            onset = images
+        out.append({"key": key, "short": SHORT[key], "points": points, "from_images": onset})
+    return out
+
+
+def onset_markdown(onsets, data_words: str) -> str:
+    """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin at the
+    largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed 0"``)."""
+    lines = [
+        f"| claim ({data_words}) | holds from (images seen) | largest budget: difference | one standard error |",
+        "|---|---|---|---|",
+    ]
+    for o in onsets:
+        images, steps, diff, spread, _ = o["points"][-1]
+        start = "not at any budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
+        lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Claims about stainlib.learning_curve: a budget study's CSV read strictly, the budget from which each claim holds,
+and the curve drawn with the paper's numbers and the authors' budget.  Synthetic CSVs written here; no training."""
+
+import csv
+
+import pytest
+
+from stainlib.learning_curve import COLUMNS, authors_budget, claim_onsets, curve_figure, onset_markdown, read_budget
+from stainlib.spec import BUDGETS
+from stainlib.train import budget
+
+
+def _write(path, rows):
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({"seed": 0, "decoder": "paper", "pixel_auroc": 0.7, **r})
+    return path
+
+
+def _row(network, corruption, steps, image_auroc, map="residual", pixel_auroc=0.7):
+    return dict(
+        network=network,
+        corruption=corruption,
+        steps=steps,
+        images_seen=16 * steps,
+        map=map,
+        image_auroc=image_auroc,
+        pixel_auroc=pixel_auroc,
+    )
+
+
+def test_read_budget_names_the_missing_columns(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("network,steps\naesc,125\n")
+    with pytest.raises(ValueError, match="missing the columns corruption, seed"):
+        read_budget(path)
+
+
+def test_read_budget_names_the_line_of_a_number_that_does_not_parse(tmp_path):
+    path = _write(tmp_path / "b.csv", [_row("aesc", "stain", 125, 0.9), _row("aesc", "stain", 250, "n/a")])
+    with pytest.raises(ValueError, match="line 3"):
+        read_budget(path)
+
+
+def test_read_budget_types_the_numbers(tmp_path):
+    (row,) = read_budget(_write(tmp_path / "b.csv", [_row("aesc", "stain", 125, 0.9)]))
+    assert (row["steps"], row["images_seen"], row["image_auroc"]) == (125, 2000, 0.9)
+
+
+def test_authors_budget_is_the_trainers_count_of_the_paper_budget():
+    paper = BUDGETS["paper"]
+    expected = budget(167, 42, paper["epochs"], 16, paper["samples_per_epoch"])
+    assert authors_budget() == {"steps": expected["steps"], "images_seen": expected["images_seen"]}
+
+
+def test_a_claim_holds_from_the_smallest_budget_after_which_it_never_fails(tmp_path):
+    # stain vs none at image level: a lead of 0.4 (far beyond one standard error of about 0.1 for 20 + 63 images)
+    # at 125 steps, none at 250, then 0.4 again at 500 and 1000: it holds from 500 steps (8,000 images) on.
+    stain = [0.9, 0.6, 0.9, 0.95]
+    none = [0.5, 0.6, 0.5, 0.55]
+    rows = [_row("aesc", "stain", s, a) for s, a in zip((125, 250, 500, 1000), stain)]
+    rows += [_row("aesc", "none", s, a) for s, a in zip((125, 250, 500, 1000), none)]
+    onsets = {o["key"]: o for o in claim_onsets(read_budget(_write(tmp_path / "b.csv", rows)), 20, 63)}
+    assert onsets["stain_beats_none_image"]["from_images"] == 8000
+    assert [p[-1] for p in onsets["stain_beats_none_image"]["points"]] == [True, False, True, True]
+    # equal pixel AUROCs never hold, and a claim whose sides were not both studied is left out
+    assert onsets["stain_beats_none_pixel"]["from_images"] is None
+    assert "stain_beats_ae_image" not in onsets
+
+
+def test_onset_table_names_its_data_and_says_when_a_claim_never_holds(tmp_path):
+    rows = [_row("aesc", "stain", 125, 0.9), _row("aesc", "none", 125, 0.5)]
+    text = onset_markdown(claim_onsets(read_budget(_write(tmp_path / "b.csv", rows)), 20, 63), "synthetic, seed 0")
+    assert text.splitlines()[0].startswith("| claim (synthetic, seed 0) |")
+    assert "| 2,000 |" in text and "not at any budget studied" in text
+
+
+def test_curve_draws_one_line_per_run_and_the_papers_number_and_authors_budget(tmp_path):
+    rows = [_row("aesc", "stain", s, 0.9) for s in (125, 250)] + [_row("ae", "none", s, 0.7) for s in (125, 250)]
+    fig = curve_figure(read_budget(_write(tmp_path / "b.csv", rows)))
+    image = fig.axes[0]
+    assert image.get_xscale() == "log"
+    assert [line.get_label() for line in image.get_lines() if not line.get_label().startswith("_")] == [
+        "AESc + stain, residual",
+        "AE + none, residual",
+    ]
+    # the paper's bottle numbers for both runs (dashed) and the authors' budget (a vertical line at 500,000 images)
+    assert len(image.collections) == 2
+    assert any(list(line.get_xdata()) == [500_000, 500_000] for line in image.get_lines())
