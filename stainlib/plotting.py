@@ -76,9 +76,15 @@ def _row_label(ax, text):
     ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=FONT, labelpad=6)
 
 
-def _colorbar(fig, shown, axes, label=None):
-    """One colour bar for the maps of ``axes`` (drawn on one scale), its ticks at 9 pt."""
-    bar = fig.colorbar(shown, ax=list(axes), shrink=0.85, pad=0.02, aspect=40, fraction=0.04)
+def _colorbar(fig, shown, axes, label=None, location="right"):
+    """One colour bar for the maps of ``axes`` (drawn on one scale), its ticks at 9 pt; ``location="bottom"`` puts it
+    under a column of maps."""
+    if location == "bottom":
+        bar = fig.colorbar(shown, ax=list(axes), location="bottom", shrink=0.95, pad=0.01, aspect=12, fraction=0.05)
+        bar.ax.tick_params(labelsize=9, labelrotation=30)
+        bar.ax.xaxis.set_major_locator(_plt().MaxNLocator(3))
+    else:
+        bar = fig.colorbar(shown, ax=list(axes), shrink=0.85, pad=0.02, aspect=40, fraction=0.04)
     bar.ax.tick_params(labelsize=9)
     if label:
         bar.set_label(label, fontsize=9)
@@ -184,7 +190,7 @@ def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titl
     """
     plt = _plt()
     b = image.shape[0]
-    fig, axes = plt.subplots(b, 5, figsize=(5.4 * scale, b * scale), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(b, 5, figsize=(5.8 * scale, (b + 0.6) * scale), squeeze=False, layout="constrained")
     res_max = float(residual.max()) or 1.0
     unc_max = float(uncertainty.max()) or 1.0
     for i in range(b):
@@ -194,9 +200,9 @@ def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titl
         unc = _show(axes[i, 3], uncertainty[i], "uncertainty" if i == 0 else None, cmap=MAP_CMAP, vmax=unc_max)
         _show(axes[i, 4], gt_mask[i], "ground truth" if i == 0 else None)
         if titles:
-            _row_label(axes[i, 0], titles[i])
-    _colorbar(fig, res, axes[:, 2], "residual")
-    _colorbar(fig, unc, axes[:, 3], "variance")
+            _row_label(axes[i, 0], titles[i].replace(": ", ":\n", 1))
+    _colorbar(fig, res, axes[:, 2], "residual", location="bottom")
+    _colorbar(fig, unc, axes[:, 3], "variance", location="bottom")
     return fig
 
 
