@@ -11,10 +11,9 @@ import argparse
 import csv
 from pathlib import Path
 
+from stainlib.learning_curve import COLUMNS
 from stainlib.runs import read_config, read_step_metrics
 from stainlib.spec import stored_settings
-
-COLUMNS = ["network", "corruption", "seed", "steps", "images_seen", "map", "image_auroc", "pixel_auroc", "decoder"]
 
 
 def rows(run) -> list[dict]:
