@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .claims import budget_text, device_words
 from .data import MVTecAD
+from .describe import budget_text, device_words
 from .download import MANUAL_HELP
 from .files import project_dir, shown_path  # the chapters import them from here
 from .spec import RunSpec

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from stainlib.claims import budget_text
+    from stainlib.describe import budget_text
     from stainlib.metrics import at_threshold
     from stainlib.predict import predict, write_predictions
     from stainlib.runs import evaluate, read_config, read_metrics, train
