@@ -11,10 +11,10 @@ from pathlib import Path
 
 from .checkpoints import read_config
 from .data import MVTecAD
+from .epochs import budget
 from .runs import read_metrics
 from .spec import stored_settings
 from .synthetic import is_synthetic_category
-from .train import budget
 
 __all__ = ["budget_text", "device_words", "run_where"]
 
@@ -22,7 +22,7 @@ __all__ = ["budget_text", "device_words", "run_where"]
 def budget_text(budget: dict, batch_size: int) -> str:
     """A training budget in the units that compare across datasets: epochs, optimiser steps and images seen.
 
-    ``budget`` is :func:`stainlib.train.budget`'s dict, or the one a run records in its ``config.json``: the one
+    ``budget`` is :func:`stainlib.epochs.budget`'s dict, or the one a run records in its ``config.json``: the one
     phrasing of a budget on every page and table.
     """
     b = budget

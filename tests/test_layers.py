@@ -23,6 +23,7 @@ LAYERS = {
         "data",
         "detect",
         "download",
+        "epochs",
         "files",
         "metrics",
         "models",
