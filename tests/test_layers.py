@@ -39,7 +39,7 @@ LAYERS = {
         "train",
     },
     # The paper's experiment, the runs it is made of, those runs in words and the claims checked on them.
-    "experiment": {"collect", "describe", "paper", "predict", "runs", "sweep"},
+    "experiment": {"collect", "describe", "paper", "predict", "predictions", "runs", "sweep"},
     # What a reader sees: the evidence box, tables, the chapters' shared setup, widgets, diagrams.
     "presentation": {"book", "diagrams", "evidence", "tables", "widgets"},
     # The command line and the package's own namespace, on top.
