@@ -139,7 +139,7 @@ def _check_result(run: Path, method: str, result: dict, metric: str) -> None:
         if value is None or (key == metric and not isinstance(value, (int, float))):
             raise ValueError(
                 f"{run / 'metrics.json'}: the {method!r} result has no {key!r} (got {value!r}); evaluate the run "
-                f"again (stainlib evaluate {run} --method {method})"
+                f"again (stainlib evaluate {run} --map {method})"
             )
 
 

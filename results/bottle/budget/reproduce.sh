@@ -11,7 +11,7 @@ OMP_NUM_THREADS=1 stainlib train --data-root "$data" --category bottle --model a
   --keep-steps 125 250 500 1000 2000 --device cpu --out "$out"
 for step in 125 250 500 1000 2000; do
   for method in residual uncertainty; do
-    stainlib evaluate "$run" --at-step "$step" --method "$method" --n-samples 30 --device cpu
+    stainlib evaluate "$run" --at-step "$step" --map "$method" --n-samples 30 --device cpu
   done
 done
 python tools/budget_table.py "$run" --out results/bottle/budget/budget.csv
