@@ -134,13 +134,19 @@ def adam(params, lr: float, device) -> torch.optim.Adam:
 
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio (dB) of each image of a ``(B, C, H, W)`` batch in [0, 1]."""
+    """Peak signal-to-noise ratio (dB) of each image of a ``(B, C, H, W)`` batch in [0, 1].
+
+    Example: ``psnr(model(x), x)`` has one value per image of ``x``; higher is closer.
+    """
     mse = F.mse_loss(reconstruction.float(), target.float(), reduction="none").flatten(1).mean(1)
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
 
 
 def stack_images(dataset) -> torch.Tensor:
-    """All ``image`` entries of a dataset as one ``(N, C, H, W)`` tensor."""
+    """All ``image`` entries of a dataset as one ``(N, C, H, W)`` tensor.
+
+    Example: ``stack_images(MVTecAD(root, "bottle", "train"))`` is bottle's training split as one tensor.
+    """
     if len(dataset) == 0:
         raise ValueError("dataset is empty")
     return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
@@ -175,6 +181,8 @@ def fit_epoch(model, images, order, batches, corrupt, generator, optimizer, scal
 
     ``batches`` are the (start, stop) of the batches in ``order``; ``after_step(i, stop)``, if given, is called after
     the step on batch ``i`` (a run keeps its snapshots there).
+    Example: ``fit_epoch(model, images, epoch_order(n, n, seed, e), epoch_batches(n, 16), get_corruption("stain"),
+    generator, adam(model.parameters(), 1e-3, "cpu"), grad_scaler("cpu", "fp32"))``.
     """
     model.train()  # batch norm learns its statistics
     losses = []
@@ -216,6 +224,11 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
 
     ``config.out`` is the run folder.  If it already holds a run with the same settings, training resumes from its
     last checkpoint (a complete run returns at once); if the settings differ, :class:`RunError` names the keys.
+
+    Args: ``model`` (trained in place), ``train_set`` and ``val_set`` (datasets of ``{"image": tensor}`` items,
+    :class:`~stainlib.data.MVTecAD`), ``corruption`` (a name of :data:`stainlib.noise.CORRUPTIONS` or a callable
+    ``(clean, generator) -> (corrupted, mask)``), ``config`` (a :class:`TrainConfig` or its fields as a dict).
+    Returns ``{"history", "best_val_psnr", "device", "resumed_from"}``; the best weights are in ``config.out``.
     """
     cfg = TrainConfig(**config) if isinstance(config, dict) else config
     if cfg.epochs < 1 or cfg.batch_size < 1 or (cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1):
