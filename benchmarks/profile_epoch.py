@@ -4,7 +4,7 @@ Reads a category the way ``stainlib.runs.train`` does, then times, with the trai
 Stain, Adam, channels_last from 128 px, fp32 on the CPU), each part of an epoch of ``--samples-per-epoch`` images:
 
 * data: reading and resizing the split into one tensor (once per ``fit``, not per epoch);
-* per step: the gather of the batch, the Stain (into reused buffers, as the trainer since issue 24; fresh outputs
+* per step: the gather of the batch, the Stain (into reused buffers, as the trainer draws it; fresh outputs
   with ``--fresh-outputs``), the layout copy, the forward pass and loss, the backward pass, the
   optimiser step;
 * per epoch: the validation PSNR on ``--val-samples`` corrupted images, the in-memory copy of the state, and a
@@ -30,6 +30,7 @@ from stainlib import train as trainer
 from stainlib.checkpoints import save_checkpoint
 from stainlib.cli import _keep_large_blocks
 from stainlib.data import MVTecAD
+from stainlib.epochs import epoch_batches
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
 
@@ -132,7 +133,7 @@ def main(argv=None):
         save_checkpoint(Path(tmp), "last.pt", state)
         save_checkpoint(Path(tmp), "best.pt", {"model": state["model"]})
         ckpt_s = time.perf_counter() - t
-    steps = len(trainer._batches(args.samples_per_epoch, batch))
+    steps = len(epoch_batches(args.samples_per_epoch, batch))
     epoch = {
         **{k: v / args.steps * steps for k, v in parts.items()},
         "validation": val_s,

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .claims import budget_text, device_words
 from .data import MVTecAD
+from .describe import budget_text, device_words
 from .download import MANUAL_HELP
+from .epochs import budget
 from .files import project_dir, shown_path  # the chapters import them from here
 from .spec import RunSpec
 from .synthetic import is_synthetic_category, make_synthetic
-from .train import budget, pick_device
+from .train import pick_device
 
 __all__ = ["PROFILES", "BookSettings", "below_chance", "fetch_instructions", "project_dir", "setup", "shown_path"]
 

@@ -3,7 +3,7 @@
     stainlib synth     --out data/synthetic                       write the offline MVTec-like dataset
     stainlib download  --out data/mvtec_ad --categories bottle    fetch the real MVTec AD (needs internet)
     stainlib train     --data-root DIR --category NAME --model aesc --corruption stain --epochs N --out runs
-    stainlib evaluate  RUN_DIR --method residual|uncertainty|combined [--data-root DIR] [--unfinished]
+    stainlib evaluate  RUN_DIR --map residual|uncertainty|combined [--data-root DIR] [--unfinished]
     stainlib train ... --keep-steps 125 250 500                   also keep the weights at those optimiser steps
     stainlib evaluate  RUN_DIR --at-step 250                      score that snapshot (into RUN_DIR/steps/)
     stainlib predict   RUN_DIR PATH... --out DIR [--map M] [--threshold auto|VALUE] [--fpr 0.01]
@@ -134,7 +134,14 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a run on its test split")
     e.add_argument("run")
-    e.add_argument("--method", choices=METHODS, default="residual")
+    e.add_argument(
+        "--map",
+        "--method",
+        dest="map",
+        choices=METHODS,
+        default="residual",
+        help="the anomaly map to score by (--method is the same flag, its older name)",
+    )
     e.add_argument("--data-root", help="read the test data from here instead of the run's own data root")
     e.add_argument("--n-samples", type=_integer(2), default=30, help="Monte-Carlo dropout passes")
     e.add_argument("--device", default="auto")
@@ -242,7 +249,7 @@ def _run(args) -> int:
 
         evaluate(
             args.run,
-            args.method,
+            args.map,
             n_samples=args.n_samples,
             device=args.device,
             data_root=args.data_root,

@@ -34,7 +34,10 @@ MIN_SIDE = 32
 def check_image(image, values: bool = True) -> None:
     """Raise ``ValueError`` unless ``image`` is a float ``(B, C, H, W)`` tensor in [0, 1], C in {1, 3}, H, W >= 32.
 
-    With ``values=False`` only the type, shape and dtype are checked (no pass over the data, no host sync)."""
+    With ``values=False`` only the type, shape and dtype are checked (no pass over the data, no host sync).
+
+    Example: ``check_image(torch.rand(2, 1, 64, 64))`` passes; a uint8 or 16 px batch raises.
+    """
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"image must be a torch.Tensor of shape (B, C, H, W), got {type(image).__name__}")
     if image.dim() != 4:

@@ -88,7 +88,11 @@ def skipped_words(skipped) -> str:
 
 def train_fingerprint(root, category: str) -> dict:
     """A fingerprint of the training images of ``root/category`` (``train/good``): their number, total size, and
-    the SHA-256 of their names, sizes and modification times.  Equal fingerprints: the same files, untouched."""
+    the SHA-256 of their names, sizes and modification times.  Equal fingerprints: the same files, untouched.
+
+    Returns:
+        ``{"folder", "files": number of images, "bytes": their total size, "sha256": the digest}``.
+    """
     folder = Path(root) / category / "train" / "good"
     lines, total = [], 0
     for p in _images(folder):
@@ -100,7 +104,10 @@ def train_fingerprint(root, category: str) -> dict:
 
 
 def find_categories(root) -> list[str]:
-    """Names of the sub-folders of ``root`` that look like MVTec AD categories (they hold ``train/good``)."""
+    """Names of the sub-folders of ``root`` that look like MVTec AD categories (they hold ``train/good``).
+
+    Example: ``find_categories("data/mvtec_ad")`` is ``["bottle", ...]``, sorted.
+    """
     root = Path(root)
     if not root.is_dir():
         return []

@@ -20,7 +20,10 @@ __all__ = ["combined_map", "fit_normalizer", "image_score", "reconstruct", "resi
 
 
 def residual_map(image: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-    """|image - reconstruction|, averaged over channels: ``(B, 1, H, W)``."""
+    """|image - reconstruction|, averaged over channels: ``(B, 1, H, W)``.
+
+    Example: ``residual_map(x, model(x))`` for a batch ``x`` of ``(B, C, H, W)`` images in [0, 1].
+    """
     if image.shape != reconstruction.shape:
         raise ValueError(f"image {tuple(image.shape)} and reconstruction {tuple(reconstruction.shape)} differ")
     return (image.float() - reconstruction.float()).abs().mean(1, keepdim=True)
@@ -39,7 +42,16 @@ def _device_of(model) -> torch.device:
 
 @torch.no_grad()
 def reconstruct(model, image: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """The model's reconstruction of ``image`` in eval mode (no dropout), batch by batch, on the model's device."""
+    """The model's reconstruction of ``image`` in eval mode (no dropout), batch by batch, on the model's device.
+
+    Args:
+        model: an :class:`~stainlib.models.AutoEncoder`.
+        image: a ``(B, C, H, W)`` batch in [0, 1], on any device.
+        batch_size: images per forward pass.
+
+    Returns:
+        The ``(B, C, H, W)`` reconstructions, on the model's device.
+    """
     _check_batch(image, "reconstruct")
     model.eval()
     device = _device_of(model)
@@ -83,6 +95,15 @@ def uncertainty_map(
     call and the original tensors put back after.  The dropout masks are the same in either layout
     (:class:`stainlib.models.MCDropout`); the convolutions sum in another order, so the maps agree with the
     contiguous layout's to float32 rounding (tested: relative 1e-4), not bit for bit.
+
+    Args:
+        model: an :class:`~stainlib.models.AutoEncoder` with dropout.
+        image: a ``(B, C, H, W)`` batch in [0, 1].
+        n_samples: the Monte-Carlo-dropout passes per image (the paper's T, 30).
+        chunk, seed, return_mean: as above.
+
+    Returns:
+        The ``(B, 1, H, W)`` variance map, or ``(variance, mean)`` with ``return_mean``.
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
@@ -133,6 +154,14 @@ def fit_normalizer(residual: torch.Tensor, uncertainty: torch.Tensor, smooth: fl
     Per pixel: the mean and the standard deviation over the images, smoothed by a Gaussian of ``smooth`` pixels
     (a few dozen validation images give noisy per-pixel estimates), with the standard deviation floored at a tenth of
     its median so that no pixel is divided by almost nothing.
+
+    Args:
+        residual, uncertainty: the ``(N, 1, H, W)`` maps of N clean validation images.
+        smooth: the Gaussian's standard deviation in pixels.
+
+    Returns:
+        ``{"residual_mean", "residual_std", "uncertainty_mean", "uncertainty_std"}``, each ``(1, 1, H, W)``: what
+        :func:`combined_map` takes.
     """
 
     def stats(maps: torch.Tensor):
@@ -166,6 +195,13 @@ def combined_map(residual: torch.Tensor, uncertainty: torch.Tensor, normalizer: 
     the sum keeps whatever either map finds unusual, so low-contrast defects still come through the uncertainty
     term.  Negative z-scores (less than usual) are clipped to 0.  A plain product would need both maps to fire and
     would lose the low-contrast defects again.  Chapter 8 measures it against both maps.
+
+    Args:
+        residual, uncertainty: the ``(B, 1, H, W)`` maps of the images to score.
+        normalizer: :func:`fit_normalizer`'s statistics.
+
+    Returns:
+        The ``(B, 1, H, W)`` combined map.
     """
     z_res = (residual - normalizer["residual_mean"].to(residual)) / normalizer["residual_std"].to(residual)
     z_unc = (uncertainty - normalizer["uncertainty_mean"].to(uncertainty)) / normalizer["uncertainty_std"].to(
@@ -175,7 +211,11 @@ def combined_map(residual: torch.Tensor, uncertainty: torch.Tensor, normalizer: 
 
 
 def image_score(anomaly_map: torch.Tensor, p: float = 2) -> torch.Tensor:
-    """The L^p norm of each map (eq. 1 of the paper), ``(B,)``; p = 2 is the paper's choice."""
+    """The L^p norm of each map (eq. 1 of the paper), ``(B,)``; p = 2 is the paper's choice.
+
+    Example: ``image_score(residual_map(x, model(x)))`` gives one score per image of ``x``; higher is more
+    anomalous.
+    """
     if anomaly_map.dim() != 4:
         raise ValueError(f"anomaly_map must be (B, 1, H, W), got {tuple(anomaly_map.shape)}")
     return anomaly_map.float().flatten(1).abs().pow(p).sum(1).pow(1 / p)
@@ -192,6 +232,10 @@ def anomaly_maps(
 
     ``combined`` needs ``val_images``, clean images whose residual and uncertainty statistics standardise the maps.
     ``batch_size`` is the reconstruction's batch.
+
+    Returns:
+        ``{"reconstruction", "residual", "uncertainty", "combined"}``, each ``(B, ., H, W)``: the reconstruction and
+        the residual always, the others where ``methods`` asks for them (the uncertainty for the combined map too).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

@@ -177,7 +177,10 @@ def _mann_whitney_u_x2(scores, labels) -> int:
 
 
 def auroc(scores, labels, what: str = "auroc") -> float:
-    """Exact area under the ROC curve of ``scores`` against binary ``labels`` (any shapes, equal)."""
+    """Exact area under the ROC curve of ``scores`` against binary ``labels`` (any shapes, equal).
+
+    Example: ``auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75``.
+    """
     scores, labels = _as_flat(scores, labels, what)
     n_pos = _count(labels)
     n_neg = labels.shape[0] - n_pos
@@ -185,12 +188,18 @@ def auroc(scores, labels, what: str = "auroc") -> float:
 
 
 def image_auroc(pred_score, gt_label) -> float:
-    """Image-level AUROC: one score per image ``(N,)`` against its label (1 defective)."""
+    """Image-level AUROC: one score per image ``(N,)`` against its label (1 defective).
+
+    Example: ``image_auroc(image_score(maps), test["gt_label"])``.
+    """
     return auroc(pred_score, gt_label, "image_auroc")
 
 
 def pixel_auroc(anomaly_map, gt_mask) -> float:
-    """Pixel-level AUROC pooled over every pixel of every image: ``(N, 1, H, W)`` maps against masks (> 0.5)."""
+    """Pixel-level AUROC pooled over every pixel of every image: ``(N, 1, H, W)`` maps against masks (> 0.5).
+
+    Example: ``pixel_auroc(maps, test["gt_mask"])`` for ``(N, 1, H, W)`` maps and masks.
+    """
     anomaly_map = _array(anomaly_map, "pixel_auroc")
     if _shape(anomaly_map) != _shape(gt_mask):
         raise ValueError(f"pixel_auroc: anomaly_map has shape {_shape(anomaly_map)} but gt_mask {_shape(gt_mask)}")
@@ -198,7 +207,15 @@ def pixel_auroc(anomaly_map, gt_mask) -> float:
 
 
 def per_defect_auroc(pred_score, defect_type: list[str]) -> dict[str, float]:
-    """Image AUROC of each defect type against the good images."""
+    """Image AUROC of each defect type against the good images.
+
+    Args:
+        pred_score: one score per image ``(N,)``.
+        defect_type: each image's defect type, ``"good"`` for the good images.
+
+    Returns:
+        ``{defect type: image AUROC of its images against the good ones}``.
+    """
     pred_score = _array(pred_score, "per_defect_auroc").reshape(-1)
     if len(defect_type) != pred_score.shape[0]:
         raise ValueError(f"per_defect_auroc: {pred_score.shape[0]} scores but {len(defect_type)} defect types")
@@ -222,6 +239,8 @@ def f1_max(scores, labels) -> float:
     F1 = 2 TP / (TP + FP + P) with TP and FP the positives and negatives >= t.  Only the negatives above a cut are
     sorted: every threshold at or below the k-th largest negative has FP >= k, so F1 <= 2P / (2P + k) there; when the
     best F1 above the cut reaches that bound it is the answer, otherwise all negatives are sorted.
+
+    Example: ``f1_max([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.8`` (threshold 0.35: TP 2, FP 1).
     """
     scores, labels = _as_flat(scores, labels, "f1_max")
     positives = _sorted(scores[labels])
@@ -247,6 +266,9 @@ def at_threshold(scores, labels, threshold: float) -> dict:
     that image.  (:func:`f1_max` searches thresholds with ``>=``; at a threshold between two scores they agree.)
     Labels (or masks) are defective where > 0.5; one class alone is allowed.  With nothing flagged, the precision is
     0, as scikit-learn reports it.
+
+    Returns:
+        ``{"precision", "recall", "f1", "tp", "fp", "tn", "fn"}``.
     """
     s = np.asarray(_on(_array(scores, "at_threshold"), np.empty(0))).reshape(-1)
     y = np.asarray(_on(labels, np.empty(0))).reshape(-1)
@@ -300,6 +322,9 @@ def aupro(anomaly_map, gt_mask, fpr_limit: float = 0.3, connectivity: int = 8) -
     Computed without a threshold sweep: the area up to the last full segment is a weighted Mann-Whitney count, the
     sum over positive pixels p of weight(p) x (negatives above the cut that p beats, ties one half) / (negatives),
     with weight(p) = 1 / (size of p's region x number of regions); the partial segment at the cut is added apart.
+
+    Returns:
+        The normalised area, in [0, 1] (1: every region fully found before any false positive).
     """
     what = "aupro"
     if connectivity not in _STRUCTURES:

@@ -56,7 +56,10 @@ def dropout_rates(reading: str, depth: int = 6) -> tuple[list[float], list[float
     """The encoder's and the decoder's dropout rates (one per level, highest resolution first) of a named reading.
 
     The decoder's rate at a level applies after the decoder block whose output has that level's resolution.  Only
-    ``depth`` 6, the paper's, has named rates."""
+    ``depth`` 6, the paper's, has named rates.
+
+    Example: ``encoder, decoder = dropout_rates("paper")``, one rate per level of each.
+    """
     if reading not in DROPOUTS:
         raise ValueError(f"dropout reading must be one of {', '.join(DROPOUTS)}, got {reading!r}")
     if depth != 6:
@@ -290,7 +293,10 @@ MODELS = {"aesc": AESc, "ae": AE}
 
 
 def build_model(name: str, **kwargs) -> AutoEncoder:
-    """Build ``aesc`` or ``ae`` with keyword arguments of :class:`AutoEncoder`."""
+    """Build ``aesc`` or ``ae`` with keyword arguments of :class:`AutoEncoder`.
+
+    Example: ``build_model("aesc", dropout="paper")``, or ``build_model("ae")`` without the skips.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     return MODELS[name](**kwargs)

@@ -318,7 +318,10 @@ PAPER_CORRUPTIONS = tuple(name for name in CORRUPTIONS if name not in CODE_READI
 
 
 def get_corruption(name: str, **kwargs):
-    """Build the corruption model registered as ``name``; keyword arguments go to its constructor."""
+    """Build the corruption model registered as ``name``; keyword arguments go to its constructor.
+
+    Example: ``corrupted, mask = get_corruption("stain")(images, torch.Generator().manual_seed(0))``.
+    """
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
     model = CORRUPTIONS[name](**kwargs)

@@ -8,7 +8,7 @@ its published numbers (book chapters 6, 7 and 8).
 * the tables: :data:`TABLE_COLUMNS`, which :func:`stainlib.tables.make_table` lays out, with the networks' display
   names :data:`NETWORKS`;
 * the claims: the two sides of each claim of Tables I-II (:data:`SIDES`), the claims in words (:data:`STATEMENTS`,
-  :data:`SHORT`) and the runs they compare (:data:`RUN_LABELS`), which :mod:`stainlib.claims` checks;
+  :data:`SHORT`) and the runs they compare (:data:`RUN_LABELS`), which :mod:`stainlib.collect` checks;
 * the paper's numbers: :func:`paper_numbers` reads ``stainlib/paper_tables.csv`` (the paper's per-category AUROCs,
   transcribed from its Tables I-III), package data that an installed ``stainlib`` carries with it.
 """
@@ -55,7 +55,7 @@ CLAIMS_GRID = [
     ("aesc", "stain", ("residual", "uncertainty")),
     ("ae", "none", ("residual",)),
 ]
-"""The runs that the claims of Tables I-II compare (:func:`stainlib.claims.run_claims`): a seed study of them is
+"""The runs that the claims of Tables I-II compare (:func:`stainlib.collect.run_claims`): a seed study of them is
 ``stainlib sweep --grid claims --seeds 0 1 2``."""
 GRIDS = {
     "claims": CLAIMS_GRID,
@@ -93,7 +93,7 @@ SIDES = {
     "uncertainty_wins_pixel": (("aesc", "stain", "uncertainty", "pixel"), ("aesc", "stain", "residual", "pixel")),
 }
 """The two sides of each claim of Tables I-II: (network, corruption, map, level), the winner first.  Our runs
-(:func:`stainlib.claims.run_claims`) and the paper's numbers (:func:`stainlib.claims.paper_claims`) are read through
+(:func:`stainlib.collect.run_claims`) and the paper's numbers (:func:`stainlib.collect.paper_claims`) are read through
 the same definitions."""
 
 

@@ -5,7 +5,7 @@
 * :func:`dataset_grid` — good and defective images with their ground-truth masks (chapter 1);
 * :func:`history_plot` — training curves from a run's ``history.csv`` (chapter 4);
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
-  (chapter 5);
+  (chapter 5), and :func:`evaluation_figure`, the best- and worst-detected images of an evaluation in that layout;
 * :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6);
 * :func:`table_bars` — one category's Tables I and II, ours beside the paper's, as horizontal bars (chapter 6).
 
@@ -24,6 +24,7 @@ __all__ = [
     "corruption_grid",
     "dataset_grid",
     "detection_figure",
+    "evaluation_figure",
     "history_plot",
     "readings_figure",
     "reconstruction_figure",
@@ -204,6 +205,35 @@ def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titl
     _colorbar(fig, res, axes[:, 2], "residual", location="bottom")
     _colorbar(fig, unc, axes[:, 3], "variance", location="bottom")
     return fig
+
+
+def evaluation_figure(test: dict, maps: dict, pred_score, model, n_samples: int):
+    """The figure ``stainlib evaluate`` saves as ``figure_<map>.png``: the two best- and the two worst-detected
+    defective images by ``pred_score``, and the good image with the highest score, as :func:`detection_figure` rows.
+
+    Args: ``test`` (``image``, ``gt_mask``, ``gt_label``, ``defect_type``) and its ``maps``, as
+    :func:`stainlib.detect.anomaly_maps` gives them; ``model`` and ``n_samples`` compute the uncertainty of the shown
+    images alone where ``maps`` has none.  Returns the :class:`matplotlib.figure.Figure`.
+    """
+    from .detect import uncertainty_map
+
+    labels = test["gt_label"]
+    defective = torch.nonzero(labels == 1).flatten()
+    good = torch.nonzero(labels == 0).flatten()
+    ranked = defective[torch.argsort(pred_score[defective], descending=True)]
+    picks = [*ranked[:2].tolist(), *ranked[-2:].tolist()]
+    titles = ["best", "best", "worst", "worst"][: len(picks)]
+    if len(good):
+        picks.append(int(good[torch.argmax(pred_score[good])]))
+        titles.append("good, highest score")
+    idx = torch.tensor(picks)
+    titles = [f"{t}: {test['defect_type'][i]}" for t, i in zip(titles, picks)]
+    if "uncertainty" in maps:
+        unc = maps["uncertainty"][idx]
+    else:
+        unc = uncertainty_map(model, test["image"][idx], n_samples, seed=0).cpu()
+    recon, residual = maps["reconstruction"][idx], maps["residual"][idx]
+    return detection_figure(test["image"][idx], recon, residual, unc, test["gt_mask"][idx], titles)
 
 
 def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):

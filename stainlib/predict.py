@@ -8,8 +8,8 @@ section "Your own images").
 * :func:`best_method` — the map a run detects best with, by the image AUROC of its evaluations;
 * :func:`image_files` and :func:`read_images` — files and folders of images, converted exactly as the training data
   (:class:`stainlib.data.MVTecAD`'s reading); an unreadable file is named and skipped;
-* :func:`write_predictions` — ``predictions.csv``, one heatmap PNG per image and ``summary.txt``;
-  :func:`predict_to_folder` is ``stainlib predict``.
+* :func:`predict_to_folder` is ``stainlib predict``: the decisions written by
+  :func:`stainlib.predictions.write_predictions` (``predictions.csv``, one heatmap PNG per image and ``summary.txt``).
 
 The maps are :func:`stainlib.detect.anomaly_maps`' and the scores :func:`stainlib.detect.image_score`'s, the
 functions ``stainlib evaluate`` calls, on all the images at once: the same images in the same order get the same
@@ -23,7 +23,6 @@ is strictly above the pixel threshold.  This module is also callable: ``stainlib
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sys
@@ -35,6 +34,7 @@ import torch
 from .checkpoints import load_run, read_config
 from .data import IMAGE_SUFFIXES, DataError, MVTecAD
 from .detect import METHODS, anomaly_maps, image_score
+from .predictions import summary_text, write_predictions
 from .runs import read_metrics
 from .spec import stored_settings
 from .threshold import (
@@ -61,7 +61,6 @@ __all__ = [
     "read_thresholds",
     "threshold_at",
     "thresholds",
-    "write_predictions",
 ]
 
 
@@ -260,124 +259,6 @@ def predict(
         "device": str(next(model.parameters()).device),
         "n_samples": None if method == "residual" else n_samples,
     }
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Writing the decisions
-
-
-def heatmap_figure(image, anomaly_map, pred_mask, vmax: float, pixel_threshold: float, title: str = ""):
-    """One image with its anomaly map over it, a colour bar marking the pixel threshold, the flagged region outlined.
-
-    A :class:`matplotlib.figure.Figure` (no pyplot state): save it with ``fig.savefig``.
-    """
-    from matplotlib.figure import Figure
-
-    from .plotting import to_numpy_image
-
-    fig = Figure(figsize=(3.6, 3.0), layout="constrained")
-    ax = fig.subplots()
-    picture = to_numpy_image(image)
-    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
-    shown = ax.imshow(anomaly_map[0].numpy(), cmap="inferno", vmin=0, vmax=vmax, alpha=0.5)
-    if bool(pred_mask.any()):
-        ax.contour(pred_mask[0].numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=7)
-    bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-    bar.ax.axhline(pixel_threshold, color="cyan", linewidth=1)
-    bar.ax.tick_params(labelsize=6)
-    return fig
-
-
-def _apart(a: float, b: float) -> tuple[str, str]:
-    """``a`` and ``b`` with 4 significant digits, or as many more as it takes to print them apart (up to 9)."""
-    for digits in range(4, 10):
-        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
-        if x != y or a == b:
-            break
-    return x, y
-
-
-def _relative(paths: list[str]) -> list[Path]:
-    """Each path below the folder all of them share (``hole/000.png``)."""
-    resolved = [Path(p).resolve() for p in paths]
-    common = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
-    return [p.relative_to(common) for p in resolved]
-
-
-def _heatmap_names(paths: list[str]) -> list[str]:
-    """A PNG name per image, from its path below the folder all of them share (``hole__000.png``); unique."""
-    names, seen = [], set()
-    for rel in _relative(paths):
-        stem = "__".join((*rel.parts[:-1], rel.stem))
-        name, n = f"{stem}.png", 1
-        while name in seen:
-            n += 1
-            name = f"{stem}_{n}.png"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def summary_text(result: dict) -> str:
-    """What ``summary.txt`` says: how many images, how many flagged, the map and the thresholds with how chosen."""
-    n, flagged = len(result["pred_score"]), int(result["pred_label"].sum())
-    lines = [
-        f"run: {result['run']}",
-        f"images scored: {n}" + (f" ({len(result['skipped'])} paths skipped)" if result["skipped"] else ""),
-        f"flagged defective: {flagged} of {n} (score above the image threshold)",
-        f"map: {result['map']} ({result['map_reason']})"
-        + (f", T = {result['n_samples']} MC-dropout passes" if result["n_samples"] else ""),
-        f"image threshold: {result['image_threshold']:.6g}, {result['threshold_how']['image']}",
-        f"pixel threshold: {result['pixel_threshold']:.6g}, {result['threshold_how']['pixel']}",
-        f"device: {result['device']}",
-    ]
-    lines += [f"skipped: {why}" for _, why in result["skipped"]]
-    return "\n".join(lines) + "\n"
-
-
-def write_predictions(result: dict, out, progress: bool = False) -> dict:
-    """Write ``predictions.csv``, ``heatmaps/<name>.png`` per image and ``summary.txt`` into ``out``; their paths.
-
-    The CSV's columns: ``file, pred_score, pred_label, threshold, map, heatmap`` (``pred_label`` 1 = defective).
-    Every heatmap shares one colour scale, from 0 to the largest map value of the images (or the pixel threshold).
-    """
-    from tqdm.auto import tqdm
-
-    out = Path(out)
-    (out / "heatmaps").mkdir(parents=True, exist_ok=True)
-    n = len(result["pred_score"])
-    paths = [p if p is not None else f"image_{i:04d}.png" for i, p in enumerate(result["path"])]
-    names, shown = _heatmap_names(paths), _relative(paths)
-    vmax = max(float(result["anomaly_map"].max()) if n else 0.0, result["pixel_threshold"], 1e-12)
-    for i in tqdm(range(n), desc="heatmaps", unit="image", disable=not progress):
-        score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
-        a, b = _apart(score, result["image_threshold"])
-        decision = f"{'DEFECTIVE' if label else 'good'}\nscore {a} {'>' if label else '<='} {b}"
-        title = f"{shown[i]}: {decision} ({result['map']})"
-        fig = heatmap_figure(
-            result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
-        )
-        fig.savefig(out / "heatmaps" / names[i], dpi=100)
-    csv_path = out / "predictions.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "pred_score", "pred_label", "threshold", "map", "heatmap"])
-        for i in range(n):
-            w.writerow(
-                [
-                    paths[i],
-                    f"{float(result['pred_score'][i]):.9g}",
-                    int(result["pred_label"][i]),
-                    f"{result['image_threshold']:.9g}",
-                    result["map"],
-                    f"heatmaps/{names[i]}",
-                ]
-            )
-    (out / "summary.txt").write_text(summary_text(result))
-    return {"csv": csv_path, "summary": out / "summary.txt", "heatmaps": [out / "heatmaps" / m for m in names]}
 
 
 def predict_to_folder(run, paths, out, log=print, **options) -> int:

@@ -41,11 +41,11 @@ from .checkpoints import (
     write_listed,
 )
 from .data import MVTecAD, skipped_words, train_fingerprint
-from .detect import METHODS, anomaly_maps, image_score, uncertainty_map
+from .detect import METHODS, anomaly_maps, image_score
 from .files import LOCK_NAME, run_lock, stale_temporaries
 from .metrics import aupro, f1_max, image_auroc, per_defect_auroc, pixel_auroc
 from .models import build_model
-from .plotting import detection_figure
+from .plotting import evaluation_figure
 from .spec import RunSpec, stored_settings
 from .synthetic import is_synthetic_category
 from .threshold import calibrated_metrics
@@ -357,7 +357,11 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
         )
     if figure:
         name = f"figure_{method}.png" if at_step is None else f"{SNAPSHOTS}/figure_{method}-{at_step:06d}.png"
-        _save_figure(run / name, test, maps, pred_score, model, n_samples)
+        fig = evaluation_figure(test, maps, pred_score, model, n_samples)
+        fig.savefig(run / name, dpi=80)
+        import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
+
+        plt.close(fig)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_metrics(run, method, result, at_step)
     where = "" if at_step is None else f" at step {at_step}"
@@ -375,28 +379,3 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
         )
     )
     return result
-
-
-def _save_figure(path, test, maps, pred_score, model, n_samples):
-    labels = test["gt_label"]
-    defective = torch.nonzero(labels == 1).flatten()
-    good = torch.nonzero(labels == 0).flatten()
-    ranked = defective[torch.argsort(pred_score[defective], descending=True)]
-    picks = [*ranked[:2].tolist(), *ranked[-2:].tolist()]
-    titles = ["best", "best", "worst", "worst"][: len(picks)]
-    if len(good):
-        picks.append(int(good[torch.argmax(pred_score[good])]))
-        titles.append("good, highest score")
-    idx = torch.tensor(picks)
-    titles = [f"{t}: {test['defect_type'][i]}" for t, i in zip(titles, picks)]
-    # Residual-only evaluations compute the uncertainty of the shown images alone.
-    if "uncertainty" in maps:
-        unc = maps["uncertainty"][idx]
-    else:
-        unc = uncertainty_map(model, test["image"][idx], n_samples, seed=0).cpu()
-    recon, residual = maps["reconstruction"][idx], maps["residual"][idx]
-    fig = detection_figure(test["image"][idx], recon, residual, unc, test["gt_mask"][idx], titles)
-    fig.savefig(path, dpi=80)
-    import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
-
-    plt.close(fig)

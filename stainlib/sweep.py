@@ -75,7 +75,7 @@ def commands(
     """The ``stainlib`` argument lists (without the program) that train ``spec`` and evaluate it by ``methods``."""
     run = str(spec.folder(out))
     train_args = ["train", *spec_flags(spec), "--device", device, "--compile", compile, "--out", str(out)]
-    evals = [["evaluate", run, "--method", m, "--n-samples", str(n_samples), "--device", device] for m in methods]
+    evals = [["evaluate", run, "--map", m, "--n-samples", str(n_samples), "--device", device] for m in methods]
     return [train_args, *evals]
 
 

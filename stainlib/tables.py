@@ -12,8 +12,8 @@ import csv
 import subprocess
 from pathlib import Path
 
-from .claims import budget_text
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
+from .describe import budget_text
 from .paper import GRIDS, NETWORKS, TABLE_COLUMNS, paper_numbers
 from .runs import read_config, read_metrics
 from .spec import run_name, stored_settings
@@ -50,7 +50,7 @@ _METRIC_WORDS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 
 
 def _budget_text(config: dict) -> str:
-    """A run's budget as every page phrases it (:func:`stainlib.claims.budget_text`), with its validation samples;
+    """A run's budget as every page phrases it (:func:`stainlib.describe.budget_text`), with its validation samples;
     ``"–"`` where the run's ``config.json`` stores none."""
     b = config.get("budget")
     if not b:
@@ -139,7 +139,7 @@ def _check_result(run: Path, method: str, result: dict, metric: str) -> None:
         if value is None or (key == metric and not isinstance(value, (int, float))):
             raise ValueError(
                 f"{run / 'metrics.json'}: the {method!r} result has no {key!r} (got {value!r}); evaluate the run "
-                f"again (stainlib evaluate {run} --method {method})"
+                f"again (stainlib evaluate {run} --map {method})"
             )
 
 

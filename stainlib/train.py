@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from .checkpoints import RUNTIME_KEYS, RunError, is_complete, load_run
 from .corruption import CorruptionModel, check_image
+from .epochs import budget, epoch_batches, epoch_generator, epoch_order
 from .files import run_lock
 from .models import AutoEncoder
 from .noise import get_corruption
@@ -68,7 +69,6 @@ __all__ = [
     "Terminated",
     "TrainConfig",
     "adam",
-    "budget",
     "fit",
     "fit_epoch",
     "is_complete",
@@ -134,13 +134,19 @@ def adam(params, lr: float, device) -> torch.optim.Adam:
 
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio (dB) of each image of a ``(B, C, H, W)`` batch in [0, 1]."""
+    """Peak signal-to-noise ratio (dB) of each image of a ``(B, C, H, W)`` batch in [0, 1].
+
+    Example: ``psnr(model(x), x)`` has one value per image of ``x``; higher is closer.
+    """
     mse = F.mse_loss(reconstruction.float(), target.float(), reduction="none").flatten(1).mean(1)
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
 
 
 def stack_images(dataset) -> torch.Tensor:
-    """All ``image`` entries of a dataset as one ``(N, C, H, W)`` tensor."""
+    """All ``image`` entries of a dataset as one ``(N, C, H, W)`` tensor.
+
+    Example: ``stack_images(MVTecAD(root, "bottle", "train"))`` is bottle's training split as one tensor.
+    """
     if len(dataset) == 0:
         raise ValueError("dataset is empty")
     return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
@@ -153,24 +159,6 @@ def _run_config(model: AutoEncoder, corruption_name: str, cfg: TrainConfig) -> d
         "train": {k: v for k, v in asdict(cfg).items() if k != "data"},
         "data": cfg.data,
     }
-
-
-def _epoch_generator(seed: int, epoch: int, stream: int, device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(((seed * 1_000_003 + epoch) * 7 + stream) % (2**63))
-
-
-def _epoch_order(n: int, count: int, seed: int, epoch: int) -> torch.Tensor:
-    """``count`` indices of the ``n`` training images for one epoch: seeded permutations, concatenated as needed."""
-    g = _epoch_generator(seed, epoch, 1, "cpu")
-    return torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(count / n))])[:count]
-
-
-def _batches(count: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, stop) of the batches of an epoch of ``count`` images; a last batch of one joins the previous one."""
-    starts = list(range(0, count, batch_size))
-    if len(starts) > 1 and count - starts[-1] == 1:
-        starts.pop()
-    return list(zip(starts, [*starts[1:], count]))
 
 
 def train_step(model, clean, corrupted, optimizer, scaler, precision="fp32") -> torch.Tensor:
@@ -193,6 +181,8 @@ def fit_epoch(model, images, order, batches, corrupt, generator, optimizer, scal
 
     ``batches`` are the (start, stop) of the batches in ``order``; ``after_step(i, stop)``, if given, is called after
     the step on batch ``i`` (a run keeps its snapshots there).
+    Example: ``fit_epoch(model, images, epoch_order(n, n, seed, e), epoch_batches(n, 16), get_corruption("stain"),
+    generator, adam(model.parameters(), 1e-3, "cpu"), grad_scaler("cpu", "fp32"))``.
     """
     model.train()  # batch norm learns its statistics
     losses = []
@@ -234,6 +224,11 @@ def fit(model: AutoEncoder, train_set, val_set, corruption, config: TrainConfig 
 
     ``config.out`` is the run folder.  If it already holds a run with the same settings, training resumes from its
     last checkpoint (a complete run returns at once); if the settings differ, :class:`RunError` names the keys.
+
+    Args: ``model`` (trained in place), ``train_set`` and ``val_set`` (datasets of ``{"image": tensor}`` items,
+    :class:`~stainlib.data.MVTecAD`), ``corruption`` (a name of :data:`stainlib.noise.CORRUPTIONS` or a callable
+    ``(clean, generator) -> (corrupted, mask)``), ``config`` (a :class:`TrainConfig` or its fields as a dict).
+    Returns ``{"history", "best_val_psnr", "device", "resumed_from"}``; the best weights are in ``config.out``.
     """
     cfg = TrainConfig(**config) if isinstance(config, dict) else config
     if cfg.epochs < 1 or cfg.batch_size < 1 or (cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1):
@@ -284,7 +279,7 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     """The body of :func:`fit`, run while it holds the lock of the run folder ``run``."""
     n = len(train_images)
     per_epoch = cfg.samples_per_epoch or n
-    batches = _batches(per_epoch, cfg.batch_size)
+    batches = epoch_batches(per_epoch, cfg.batch_size)
     run_config = _run_config(model, corruption_name, cfg)
     run_config["train"]["precision"] = precision
     run_config["budget"] = budget(
@@ -308,10 +303,10 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
         log(f"resuming {run} after epoch {start}")
     train_images, val_images = train_images.to(device), val_images.to(device)
     if cfg.val_samples is not None:  # a seeded draw, with repetition, of val_samples validation images
-        pick = torch.randint(len(val_images), (cfg.val_samples,), generator=_epoch_generator(cfg.seed, -1, 3, "cpu"))
+        pick = torch.randint(len(val_images), (cfg.val_samples,), generator=epoch_generator(cfg.seed, -1, 3, "cpu"))
         val_images = val_images[pick.to(device)]
     # A fixed, seeded corruption of the validation set: the same every epoch, so PSNRs compare across epochs.
-    val_corrupted, _ = corrupt(val_images, _epoch_generator(cfg.seed, -1, 0, device))
+    val_corrupted, _ = corrupt(val_images, epoch_generator(cfg.seed, -1, 0, device))
     log(
         f"device: {device} ({precision}"
         + (", channels_last" if memory_format == torch.channels_last else "")
@@ -340,8 +335,8 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
                 if step in keep:
                     pending.snapshot(model, step, epoch + (i + 1) / len(batches), epoch * per_epoch + stop)
 
-            order = _epoch_order(n, per_epoch, cfg.seed, epoch).to(device)
-            g_corrupt = _epoch_generator(cfg.seed, epoch, 2, device)
+            order = epoch_order(n, per_epoch, cfg.seed, epoch).to(device)
+            g_corrupt = epoch_generator(cfg.seed, epoch, 2, device)
             if any(m.train_dropout and m.p > 0 for m in model.drop):
                 torch.manual_seed((cfg.seed * 1_000_003 + epoch) % (2**63))
             losses = fit_epoch(
@@ -378,25 +373,6 @@ def _fit_locked(model, train_images, val_images, corrupt, corruption_name, cfg, 
     finally:
         bar.close()
     return {"history": history, "best_val_psnr": best, "device": str(device), "resumed_from": start}
-
-
-def budget(n_train, n_val, epochs, batch_size, samples_per_epoch=None, val_samples=None) -> dict:
-    """What a training run costs: images per epoch, optimiser steps, images seen, validation samples.
-
-    The authors' budget (``spec.BUDGETS["paper"]``) is 2,000 images per epoch (125 steps of 16), 250 epochs: 31,250
-    steps and 500,000 images.  One pass over bottle's 167 training images is 11 steps of 16.
-    """
-    per_epoch = samples_per_epoch or n_train
-    steps_per_epoch = len(_batches(per_epoch, batch_size))  # as trained: a last batch of one joins the one before
-    return {
-        "n_train": n_train,
-        "samples_per_epoch": per_epoch,
-        "steps_per_epoch": steps_per_epoch,
-        "epochs": epochs,
-        "steps": steps_per_epoch * epochs,
-        "images_seen": per_epoch * epochs,
-        "val_samples": val_samples or n_val,
-    }
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
-"""Claims about stainlib.claims: the sentence a page shows is chosen by a measured condition (all chapters)."""
+"""Claims about stainlib.claims, stainlib.collect and stainlib.evidence: the verdict a page shows is chosen by a
+measured condition (all chapters)."""
 
 import json
 import os
@@ -8,47 +9,35 @@ from pathlib import Path
 import pytest
 
 from stainlib.book import PROFILES
-from stainlib.claims import (
-    SHORT,
-    EvidenceRow,
-    auroc_se,
-    bottle_claims,
-    check,
-    claim_markdown,
-    evidence_box,
-    evidence_rows,
-    run_claims,
-)
+from stainlib.claims import auroc_se, check
+from stainlib.collect import bottle_claims, paper_claims, run_claims
+from stainlib.evidence import EvidenceRow, evidence_box, evidence_rows
+from stainlib.paper import SHORT
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_claim_holds_only_beyond_its_noise_and_the_sentence_follows_the_verdict():
+def test_a_claim_holds_only_beyond_its_spread_and_the_evidence_cell_follows_the_verdict():
     holds, noisy, fails = (
         check("A beats B.", 0.9, 0.7, 0.05),
         check("A beats B.", 0.72, 0.7, 0.05),
         check("A beats B.", 0.6, 0.7, 0.05),
     )
     assert (holds.verdict, noisy.verdict, fails.verdict) == ("holds", "within the noise", "fails")
-    assert "**holds**" in claim_markdown(holds, "here") and "within the noise" in claim_markdown(noisy, "here")
-    assert "does not hold" in claim_markdown(fails, "here")
+    box = evidence_box([EvidenceRow(f"row {i}", live=c) for i, c in enumerate((holds, noisy, fails))], {})
+    cells = [line.split(" | ")[3] for line in box.splitlines() if line.startswith("| row ")]
+    assert [c.rsplit(": ", 1)[1] for c in cells] == ["**holds**", "**within the noise**", "**fails**"]
 
 
-def test_a_difference_within_the_noise_is_not_shown_whichever_its_sign():
+def test_a_difference_within_the_spread_is_not_shown_whichever_its_sign():
     assert check("A beats B.", 0.68, 0.7, 0.05).verdict == "within the noise"
     assert check("A beats B.", 0.72, 0.7, 0.05).verdict == "within the noise"
-    assert check("A beats B.", 0.7, 0.7, 0.0).verdict == "fails"  # no noise stated: a tie does not show A ahead
+    assert check("A beats B.", 0.7, 0.7, 0.0).verdict == "fails"  # no spread stated: a tie does not show A ahead
 
 
-def test_real_evidence_is_shown_beside_a_claim_only_where_the_claim_does_not_hold():
-    evidence = check("A beats B.", 0.87, 0.53, 0.026)
-    assert "MVTec AD" not in claim_markdown(check("A beats B.", 0.9, 0.7), "here", evidence, "bottle")
-    assert "On real data (bottle)" in claim_markdown(check("A beats B.", 0.6, 0.7), "here", evidence, "bottle")
-
-
-def test_a_claim_without_a_noise_estimate_says_so_instead_of_printing_a_zero_noise():
-    text = claim_markdown(check("A beats B.", 0.9, 0.7, 0.0, "none stated"), "here")
-    assert "no noise estimate: none stated" in text and "noise 0.000" not in text
+def test_a_claim_without_a_spread_estimate_says_so_instead_of_printing_a_zero():
+    box = evidence_box([EvidenceRow("A > B", live=check("A beats B.", 0.9, 0.7, 0.0, "none stated"))], {})
+    assert "(+0.200; no noise estimate [1])" in box and "[1] none stated." in box and "noise 0.000" not in box
 
 
 def test_auroc_standard_error_shrinks_with_more_images_and_bad_input_is_refused():
@@ -57,13 +46,15 @@ def test_auroc_standard_error_shrinks_with_more_images_and_bad_input_is_refused(
         auroc_se(0.8, 0, 10)
     with pytest.raises(ValueError, match="finite"):
         check("A beats B.", float("nan"), 0.5)
+    with pytest.raises(ValueError, match="spread must be >= 0"):
+        check("A beats B.", 0.9, 0.5, -0.1)
 
 
-def test_the_committed_bottle_runs_give_claims_with_the_seed_spread_as_noise():
+def test_the_committed_bottle_runs_give_claims_with_the_seed_spread():
     bottle = bottle_claims(ROOT / "results")
     assert "3 seeds" in bottle["where"] and "steps" in bottle["where"] and "images seen" in bottle["where"]
     claim = bottle["claims"]["stain_beats_none_image"]
-    assert claim.noise == pytest.approx(0.026, abs=0.001) and "seeds" in claim.noise_kind
+    assert claim.spread == pytest.approx(0.026, abs=0.001) and "seeds" in claim.spread_kind
 
 
 def test_executing_a_chapter_where_a_claim_fails_changes_the_verdict_its_evidence_box_renders(tmp_path):
@@ -141,16 +132,16 @@ def test_the_stain_is_ranked_by_the_mean_of_its_seeds_never_by_its_best_seed(tmp
     _write_seeds(tmp_path, "aesc-stain", [0.89, 0.87, 0.84])
     claim = run_claims(tmp_path)["claims"]["stain_best"]
     assert claim.ours == pytest.approx(0.8667, abs=1e-4) and claim.other == 0.85
-    assert "the mean of 3 seeds of AESc + stain against seed 0 of AESc + mix2" in claim.noise_kind
+    assert "the mean of 3 seeds of AESc + stain against seed 0 of AESc + mix2" in claim.spread_kind
     assert claim.verdict == "within the noise"  # +0.017 against a spread of 0.025
 
 
-def _write_seeds(folder, run, image_aurocs, method="residual"):
+def _write_seeds(folder, run, image_aurocs, map_name="residual"):
     for seed, value in enumerate(image_aurocs):
         path = folder / f"{run}-s{seed}" / "metrics.json"
         path.parent.mkdir(exist_ok=True)
         metrics = json.loads(path.read_text()) if path.exists() else {}
-        metrics[method] = {"image_auroc": value, "pixel_auroc": 0.7, "n_good": 10, "n_defective": 20}
+        metrics[map_name] = {"image_auroc": value, "pixel_auroc": 0.7, "n_good": 10, "n_defective": 20}
         path.write_text(json.dumps(metrics))
 
 
@@ -159,24 +150,24 @@ def test_each_side_of_a_claim_is_the_mean_of_its_seeds_and_a_wide_spread_of_eith
     _write_seeds(tmp_path, "aesc-none", [0.60, 0.62, 0.64])  # mean 0.62, sd 0.02
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
     assert claim.ours == pytest.approx(0.9) and claim.other == pytest.approx(0.62)
-    assert claim.noise == pytest.approx(0.1) and "means over 3 seeds of each" in claim.noise_kind
+    assert claim.spread == pytest.approx(0.1) and "means over 3 seeds of each" in claim.spread_kind
     assert claim.verdict == "holds"  # +0.28 against a spread of 0.1
     _write_seeds(tmp_path, "aesc-none", [0.50, 0.95, 0.90])  # mean 0.783, sd 0.24: the other side's spread counts
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
-    assert claim.noise == pytest.approx(0.2466, abs=1e-4) and claim.verdict == "within the noise"
+    assert claim.spread == pytest.approx(0.2466, abs=1e-4) and claim.verdict == "within the noise"
 
 
-def test_with_one_seed_on_each_side_the_noise_is_the_standard_error_and_the_sentence_says_one_seed(tmp_path):
+def test_with_one_seed_on_each_side_the_spread_is_the_standard_error_and_its_kind_says_one_seed(tmp_path):
     _write_seeds(tmp_path, "aesc-stain", [0.9])
     _write_seeds(tmp_path, "aesc-none", [0.6])
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
     se = (auroc_se(0.9, 10, 20) ** 2 + auroc_se(0.6, 10, 20) ** 2) ** 0.5
-    assert claim.noise == pytest.approx(se) and "one seed" in claim.noise_kind
+    assert claim.spread == pytest.approx(se) and "one seed" in claim.spread_kind
 
 
 def test_a_run_at_the_authors_budget_is_described_by_its_own_steps_not_by_one_pass_per_epoch(tmp_path):
     # The authors' epoch is 2,000 samples drawn from the training split: 250 epochs are 31,250 steps of 16.
-    from stainlib.claims import run_where
+    from stainlib.describe import run_where
 
     run = tmp_path / "aesc-stain-s0"
     shutil.copytree(ROOT / "results" / "bottle" / "aesc-stain-s0", run)
@@ -194,22 +185,7 @@ def test_a_run_at_the_authors_budget_is_described_by_its_own_steps_not_by_one_pa
         assert "31,250 steps, 500,000 images seen" in where, where
 
 
-def test_the_summary_counts_each_verdict_and_names_its_claims_and_mentions_real_data_only_when_a_claim_fails():
-    from stainlib.claims import summary_markdown
-
-    holds, noise, fails = check("A wins.", 0.9, 0.5, 0.1), check("B wins.", 0.6, 0.55, 0.1), check("C wins.", 0.2, 0.9)
-    text = summary_markdown({"a": holds, "b": noise, "c": fails}, "this run", evidence=True)
-    assert text.startswith("Of the 3 claims checked on this run, 1 holds, 1 is not shown, 1 does not hold.")
-    assert "- holds: *A wins.*" in text and "- is not shown: *B wins.*" in text and "- does not hold: *C wins.*" in text
-    assert "real MVTec AD result" in text
-    assert "real MVTec AD" not in summary_markdown({"a": holds}, "this run", evidence=True)
-    assert "2 hold." in summary_markdown({"a": holds, "b": holds}, "x")
-    assert summary_markdown({"a": holds, "b": holds}, "x").count("- holds: *A wins.*") == 2
-
-
 def test_the_papers_own_numbers_give_verdicts_where_two_decimals_allow_and_a_one_hundredth_gap_shows_nothing():
-    from stainlib.claims import comparison_markdown, paper_claims
-
     paper = paper_claims("bottle")  # the paper's bottle row: AESc + Stain 0.98, AE + none 0.98; Drops 0.99 > Stain
     assert paper["stain_beats_ae_image"].verdict == "within the noise"  # a tie
     assert paper["stain_best"].verdict == "within the noise"  # 0.98 against 0.99: rounding can explain it
@@ -217,11 +193,6 @@ def test_the_papers_own_numbers_give_verdicts_where_two_decimals_allow_and_a_one
     assert paper_claims("synth_cap") == {}  # the paper has no synthetic category
     mean = paper_claims("mean")  # Table III over the 15 categories: best Gaussian 0.70 against none 0.62
     assert mean["gaussian_beats_none"].ours == 0.70 and mean["gaussian_beats_none"].other == 0.62
-    table = comparison_markdown({"a": paper, "b": paper})
-    assert (
-        table.splitlines()[0] == "| claim | a | b |"
-        and "| AESc + Stain > AE + none, image | is not shown (0.98" in table
-    )
 
 
 def _box(**kw):
@@ -247,14 +218,14 @@ def test_the_evidence_box_is_one_collapsed_admonition_holding_one_table_with_the
     assert sum(line.startswith("|---") for line in box.splitlines()) == 1  # one table
 
 
-def test_each_cell_of_the_evidence_box_shows_both_numbers_the_difference_its_noise_and_the_computed_verdict():
+def test_each_cell_of_the_evidence_box_shows_both_numbers_the_difference_its_spread_and_the_computed_verdict():
     row = next(line for line in _box().splitlines() if line.startswith("| A > B |")).split(" | ")
     assert row[1] == "0.90 vs 0.80 (+0.10; noise 0.01 [1]): **holds**"  # the paper: two decimals, as printed
     assert row[2] == "0.850 vs 0.700 (+0.150; noise 0.030 [2]): **holds**"
     assert row[3] == "0.600 vs 0.700 (-0.100; noise 0.050 [3]): **fails**"
 
 
-def test_the_evidence_box_states_each_noise_kind_and_each_source_provenance_once():
+def test_the_evidence_box_states_each_spread_kind_and_each_source_provenance_once():
     rows = evidence_rows(
         ["stain_beats_none_image", "stain_beats_ae_image"],
         paper={

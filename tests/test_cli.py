@@ -54,16 +54,24 @@ def test_retraining_with_other_settings_is_refused_naming_the_key_unless_asked(w
     assert cfg["train"]["batch_size"] == 4
 
 
-@pytest.mark.parametrize("method", ["residual", "uncertainty", "combined"])
-def test_evaluate_writes_metrics_json_and_a_figure(trained, method):
-    assert main(["evaluate", str(trained), "--method", method, "--n-samples", "4", "--device", "cpu"]) == 0
-    metrics = json.loads((trained / "metrics.json").read_text())[method]
+def test_the_map_flag_of_evaluate_keeps_its_older_name_method_as_an_alias():
+    from stainlib.cli import _parser
+
+    for flag in ("--map", "--method"):
+        assert _parser().parse_args(["evaluate", "run", flag, "uncertainty"]).map == "uncertainty"
+    assert _parser().parse_args(["evaluate", "run"]).map == "residual"
+
+
+@pytest.mark.parametrize("map_name", ["residual", "uncertainty", "combined"])
+def test_evaluate_writes_metrics_json_and_a_figure(trained, map_name):
+    assert main(["evaluate", str(trained), "--map", map_name, "--n-samples", "4", "--device", "cpu"]) == 0
+    metrics = json.loads((trained / "metrics.json").read_text())[map_name]
     for key in ("image_auroc", "pixel_auroc", "pixel_aupro", "image_f1_max", "pixel_f1_max"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["n_images"] == 9 and metrics["n_good"] == 3 and metrics["n_defective"] == 6
     assert set(metrics["image_auroc_per_defect"]) == {"crack", "hole", "contrast"}
     assert metrics["seconds"] > 0
-    assert (trained / f"figure_{method}.png").stat().st_size > 1000
+    assert (trained / f"figure_{map_name}.png").stat().st_size > 1000
 
 
 def test_print_commands_gives_one_sweep_task_per_run_with_the_same_settings(capsys):

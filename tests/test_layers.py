@@ -12,16 +12,18 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "stainlib"
 
 LAYERS = {
-    # Data, corruptions, networks, training, detection, metrics and their files.  ``plotting`` draws tensors with
-    # matplotlib and imports only core modules; ``runs.evaluate`` draws each run's figure_<method>.png with it, so it
-    # sits here rather than with the pages.
+    # Data, corruptions, networks, training, detection, metrics, their files, and the statistics of a claim.
+    # ``plotting`` draws tensors with matplotlib and imports only core modules; ``runs.evaluate`` draws each run's
+    # figure_<map>.png with it, so it sits here rather than with the pages.
     "core": {
         "checkpoints",
+        "claims",
         "corruption",
         "costs",
         "data",
         "detect",
         "download",
+        "epochs",
         "files",
         "metrics",
         "models",
@@ -36,10 +38,10 @@ LAYERS = {
         "threshold",
         "train",
     },
-    # The paper's experiment and the runs it is made of.
-    "experiment": {"paper", "predict", "runs", "sweep"},
-    # What a reader sees: claims and their sentences, tables, the chapters' shared setup, widgets, diagrams.
-    "presentation": {"book", "claims", "diagrams", "learning_curve", "tables", "widgets"},
+    # The paper's experiment, the runs it is made of, those runs in words and the claims checked on them.
+    "experiment": {"collect", "describe", "paper", "predict", "predictions", "runs", "sweep"},
+    # What a reader sees: the evidence box, tables, the chapters' shared setup, widgets, diagrams.
+    "presentation": {"book", "diagrams", "evidence", "learning_curve", "tables", "widgets"},
     # The command line and the package's own namespace, on top.
     "top": {"cli", "__init__"},
 }

@@ -102,7 +102,7 @@ def test_evaluate_at_step_scores_the_snapshot_and_records_it_by_step_leaving_met
     # 8 training images (2 go to validation), batch 4: 2 steps per epoch, 4 in the run.
     assert train_cli(wood, tmp_path, "aesc", "stain", 2, "--batch-size", "4", "--keep-steps", "1", "4") == 0
     run = tmp_path / "synth_wood" / "aesc-stain-s0"
-    assert main(["evaluate", str(run), "--method", "residual", "--device", "cpu", "--at-step", "1"]) == 0
+    assert main(["evaluate", str(run), "--map", "residual", "--device", "cpu", "--at-step", "1"]) == 0
     assert not (run / "metrics.json").exists()
     final = evaluate(run, "residual", device="cpu", figure=False, log=quiet)
     at_end = evaluate(run, "residual", device="cpu", figure=False, log=quiet, at_step=4)

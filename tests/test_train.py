@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from stainlib.checkpoints import write_config
+from stainlib.epochs import budget, epoch_batches, epoch_generator, epoch_order
 from stainlib.models import AESc
 from stainlib.noise import get_corruption
 from stainlib.train import (
     RunError,
     TrainConfig,
-    budget,
     fit,
     is_complete,
     load_run,
@@ -390,10 +390,10 @@ def test_fit_epoch_with_train_step_is_what_fit_trains_in_an_epoch_bit_for_bit(tm
     by_fit, by_hand = tiny(), tiny()
     fit(by_fit, TRAIN, VAL, "stain", cfg, log=lambda *_: None)
     images = torch.stack([x["image"] for x in TRAIN])
-    order = train._epoch_order(len(images), len(images), cfg.seed, 0)
+    order = epoch_order(len(images), len(images), cfg.seed, 0)
     optimizer = train.adam(by_hand.parameters(), cfg.lr, "cpu")
-    batches = train._batches(len(images), cfg.batch_size)
-    generator = train._epoch_generator(cfg.seed, 0, 2, "cpu")  # fit's corruption generator of epoch 0
+    batches = epoch_batches(len(images), cfg.batch_size)
+    generator = epoch_generator(cfg.seed, 0, 2, "cpu")  # fit's corruption generator of epoch 0
     scaler = grad_scaler("cpu", "fp32")
     train.fit_epoch(by_hand, images, order, batches, get_corruption("stain"), generator, optimizer, scaler)
     for (name, a), b in zip(by_fit.state_dict().items(), by_hand.state_dict().values()):

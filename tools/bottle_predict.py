@@ -51,9 +51,10 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from stainlib.claims import budget_text
+    from stainlib.describe import budget_text
     from stainlib.metrics import at_threshold
-    from stainlib.predict import predict, write_predictions
+    from stainlib.predict import predict
+    from stainlib.predictions import write_predictions
     from stainlib.runs import evaluate, read_config, read_metrics, train
     from stainlib.spec import RunSpec
 

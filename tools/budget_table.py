@@ -2,7 +2,7 @@
 
     python tools/budget_table.py /work/budget-runs/bottle/aesc-stain-s0 ... --out results/bottle/budget/budget.csv
 
-Each run folder's snapshots were scored with ``stainlib evaluate RUN --at-step N --method residual|uncertainty``
+Each run folder's snapshots were scored with ``stainlib evaluate RUN --at-step N --map residual|uncertainty``
 (``steps/metrics-NNNNNN.json``, read by :func:`stainlib.runs.read_step_metrics`).  The columns are ``network,
 corruption, seed, steps, images_seen, map, image_auroc, pixel_auroc, decoder``.
 """

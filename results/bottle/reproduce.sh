@@ -15,14 +15,14 @@ common=(--data-root "$data" --categories bottle "${budget[@]}" --image-size 256 
 # Tables I and II: AE and AESc, trained with none and stain, scored by residual and uncertainty.
 stainlib sweep --grid table1 "${common[@]}"
 # Beyond the paper: the combined map, on AESc + stain.
-stainlib evaluate "$out/bottle/aesc-stain-s0" --method combined
+stainlib evaluate "$out/bottle/aesc-stain-s0" --map combined
 # Seed study: AESc + stain with two more seeds (seed 0 is in the grid).
 for seed in 1 2; do
   run="$out/bottle/aesc-stain-s$seed"
   stainlib train --data-root "$data" --category bottle --model aesc --corruption stain "${budget[@]}" \
     --image-size 256 --seed "$seed" --out "$out"
-  stainlib evaluate "$run" --method residual
-  stainlib evaluate "$run" --method uncertainty
+  stainlib evaluate "$run" --map residual
+  stainlib evaluate "$run" --map uncertainty
 done
 # Table III: AESc with each of the 10 corruptions, scored by residual.
 stainlib sweep --grid table3 "${common[@]}"

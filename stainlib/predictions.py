@@ -1,0 +1,131 @@
+"""A run's predictions written to a folder: ``predictions.csv``, one heatmap PNG per image and ``summary.txt``
+(book chapter 8, "Beyond the paper", section "Your own images"; ``stainlib predict --out``).
+
+:func:`write_predictions` takes :func:`stainlib.predict.predict`'s result.  Each heatmap is the image with its
+anomaly map over it, on one colour scale shared by every image, the pixel threshold marked on the colour bar and the
+flagged region outlined (:func:`heatmap_figure`); its title prints the score and the image threshold with as many
+digits as it takes to tell them apart.  :func:`summary_text` says how many images were flagged, by which map and
+thresholds, chosen how.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+__all__ = ["heatmap_figure", "summary_text", "write_predictions"]
+
+
+def heatmap_figure(image, anomaly_map, pred_mask, vmax: float, pixel_threshold: float, title: str = ""):
+    """One image with its anomaly map over it, a colour bar marking the pixel threshold, the flagged region outlined.
+
+    A :class:`matplotlib.figure.Figure` (no pyplot state): save it with ``fig.savefig``.
+    """
+    from matplotlib.figure import Figure
+
+    from .plotting import to_numpy_image
+
+    fig = Figure(figsize=(3.6, 3.0), layout="constrained")
+    ax = fig.subplots()
+    picture = to_numpy_image(image)
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    shown = ax.imshow(anomaly_map[0].numpy(), cmap="inferno", vmin=0, vmax=vmax, alpha=0.5)
+    if bool(pred_mask.any()):
+        ax.contour(pred_mask[0].numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=7)
+    bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+    bar.ax.axhline(pixel_threshold, color="cyan", linewidth=1)
+    bar.ax.tick_params(labelsize=6)
+    return fig
+
+
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 4 significant digits, or as many more as it takes to print them apart (up to 9)."""
+    for digits in range(4, 10):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y or a == b:
+            break
+    return x, y
+
+
+def _relative(paths: list[str]) -> list[Path]:
+    """Each path below the folder all of them share (``hole/000.png``)."""
+    resolved = [Path(p).resolve() for p in paths]
+    common = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
+    return [p.relative_to(common) for p in resolved]
+
+
+def _heatmap_names(paths: list[str]) -> list[str]:
+    """A PNG name per image, from its path below the folder all of them share (``hole__000.png``); unique."""
+    names, seen = [], set()
+    for rel in _relative(paths):
+        stem = "__".join((*rel.parts[:-1], rel.stem))
+        name, n = f"{stem}.png", 1
+        while name in seen:
+            n += 1
+            name = f"{stem}_{n}.png"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def summary_text(result: dict) -> str:
+    """What ``summary.txt`` says: how many images, how many flagged, the map and the thresholds with how chosen."""
+    n, flagged = len(result["pred_score"]), int(result["pred_label"].sum())
+    lines = [
+        f"run: {result['run']}",
+        f"images scored: {n}" + (f" ({len(result['skipped'])} paths skipped)" if result["skipped"] else ""),
+        f"flagged defective: {flagged} of {n} (score above the image threshold)",
+        f"map: {result['map']} ({result['map_reason']})"
+        + (f", T = {result['n_samples']} MC-dropout passes" if result["n_samples"] else ""),
+        f"image threshold: {result['image_threshold']:.6g}, {result['threshold_how']['image']}",
+        f"pixel threshold: {result['pixel_threshold']:.6g}, {result['threshold_how']['pixel']}",
+        f"device: {result['device']}",
+    ]
+    lines += [f"skipped: {why}" for _, why in result["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_predictions(result: dict, out, progress: bool = False) -> dict:
+    """Write ``predictions.csv``, ``heatmaps/<name>.png`` per image and ``summary.txt`` into ``out``; their paths.
+
+    The CSV's columns: ``file, pred_score, pred_label, threshold, map, heatmap`` (``pred_label`` 1 = defective).
+    Every heatmap shares one colour scale, from 0 to the largest map value of the images (or the pixel threshold).
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "heatmaps").mkdir(parents=True, exist_ok=True)
+    n = len(result["pred_score"])
+    paths = [p if p is not None else f"image_{i:04d}.png" for i, p in enumerate(result["path"])]
+    names, shown = _heatmap_names(paths), _relative(paths)
+    vmax = max(float(result["anomaly_map"].max()) if n else 0.0, result["pixel_threshold"], 1e-12)
+    for i in tqdm(range(n), desc="heatmaps", unit="image", disable=not progress):
+        score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
+        a, b = _apart(score, result["image_threshold"])
+        decision = f"{'DEFECTIVE' if label else 'good'}\nscore {a} {'>' if label else '<='} {b}"
+        title = f"{shown[i]}: {decision} ({result['map']})"
+        fig = heatmap_figure(
+            result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
+        )
+        fig.savefig(out / "heatmaps" / names[i], dpi=100)
+    csv_path = out / "predictions.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "pred_score", "pred_label", "threshold", "map", "heatmap"])
+        for i in range(n):
+            w.writerow(
+                [
+                    paths[i],
+                    f"{float(result['pred_score'][i]):.9g}",
+                    int(result["pred_label"][i]),
+                    f"{result['image_threshold']:.9g}",
+                    result["map"],
+                    f"heatmaps/{names[i]}",
+                ]
+            )
+    (out / "summary.txt").write_text(summary_text(result))
+    return {"csv": csv_path, "summary": out / "summary.txt", "heatmaps": [out / "heatmaps" / m for m in names]}
