@@ -14,11 +14,22 @@ import csv
 import math
 from pathlib import Path
 
-from .claims import auroc_se
-from .paper import NETWORKS, SHORT, SIDES, paper_numbers
+from .claims import Claim, check, single_run_spread
+from .describe import run_where
+from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
+from .runs import read_step_metrics
 from .spec import BUDGETS
 
-__all__ = ["COLUMNS", "authors_budget", "claim_onsets", "curve_figure", "onset_markdown", "read_budget"]
+__all__ = [
+    "COLUMNS",
+    "authors_budget",
+    "budget_claims",
+    "claim_onsets",
+    "claims_at",
+    "curve_figure",
+    "onset_markdown",
+    "read_budget",
+]
 
 COLUMNS = ["network", "corruption", "seed", "steps", "images_seen", "map", "image_auroc", "pixel_auroc", "decoder"]
 """The columns of a budget study's CSV, in order."""
@@ -123,12 +134,44 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
     return fig
 
 
-def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dict]:
-    """For each claim of Tables I and II (``paper.SIDES``), where it holds along the budget study.
+def _sides(rows, seed: int) -> dict:
+    """``{(network, corruption, map, level, images_seen): (auroc, steps)}`` of seed ``seed``."""
+    out = {}
+    for r in rows:
+        if r["seed"] == seed:
+            for level in _LEVELS:
+                out[(r["network"], r["corruption"], r["map"], level, r["images_seen"])] = (
+                    r[f"{level}_auroc"],
+                    r["steps"],
+                )
+    return out
 
-    A claim holds at a budget where the winner's AUROC exceeds the other side's by more than one standard error of
-    the difference of two single-run AUROCs on the same ``n_good`` good and ``n_defective`` defective test images
-    (Hanley and McNeil; the image-level formula, a rough scale for pixel AUROCs, whose pixels are not independent).
+
+def claims_at(rows, images: int, n_good: int, n_defective: int, seed: int = 0) -> dict[str, Claim]:
+    """The claims of Tables I and II (``paper.SIDES``) checked at the budget of ``images`` images seen.
+
+    Each is a :class:`stainlib.claims.Claim` whose spread is one standard error of the difference of two single-run
+    AUROCs on the same ``n_good`` good and ``n_defective`` defective test images (Hanley and McNeil; the image-level
+    formula, a rough scale for pixel AUROCs, whose pixels are not independent).
+
+    Args:
+        rows: :func:`read_budget`'s rows; seed ``seed`` is used.
+        images: the budget, in training images seen.
+    Returns:
+        ``{claim key: Claim}`` for the claims whose two sides were both scored at that budget.
+    """
+    sides = _sides(rows, seed)
+    out = {}
+    for key, (win, lose) in SIDES.items():
+        if (*win, images) in sides and (*lose, images) in sides:
+            a, b = sides[(*win, images)][0], sides[(*lose, images)][0]
+            out[key] = check(STATEMENTS[key], a, b, *single_run_spread(a, b, n_good, n_defective))
+    return out
+
+
+def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dict]:
+    """For each claim of Tables I and II (``paper.SIDES``), where it holds along the budget study (the claims and
+    their spread as :func:`claims_at` checks them at each budget).
 
     Args:
         rows: :func:`read_budget`'s rows; seed ``seed`` is used.
@@ -138,24 +181,15 @@ def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dic
         ``points`` (``[(images_seen, steps, difference, spread, holds)]`` by budget) and ``from_images`` (the
         smallest budget from which it holds at every larger one studied, or ``None``).
     """
-    by_key = {}
-    for r in rows:
-        if r["seed"] == seed:
-            for level in _LEVELS:
-                by_key[(r["network"], r["corruption"], r["map"], level, r["images_seen"])] = (
-                    r[f"{level}_auroc"],
-                    r["steps"],
-                )
+    steps = {k[-1]: v[1] for k, v in _sides(rows, seed).items()}
+    by_budget = {images: claims_at(rows, images, n_good, n_defective, seed) for images in sorted(steps)}
     out = []
-    for key, (win, lose) in SIDES.items():
-        budgets = sorted({b[-1] for b in by_key if b[:4] == win} & {b[-1] for b in by_key if b[:4] == lose})
-        if not budgets:
+    for key in SIDES:
+        points = [
+            (i, steps[i], c[key].difference, c[key].spread, c[key].holds) for i, c in by_budget.items() if key in c
+        ]
+        if not points:
             continue
-        points = []
-        for images in budgets:
-            (a, steps), (b, _) = by_key[(*win, images)], by_key[(*lose, images)]
-            spread = math.hypot(auroc_se(a, n_good, n_defective), auroc_se(b, n_good, n_defective))
-            points.append((images, steps, a - b, spread, a - b > spread))
         onset = None
         for images, *_, holds in reversed(points):
             if not holds:
@@ -163,6 +197,31 @@ def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dic
             onset = images
         out.append({"key": key, "short": SHORT[key], "points": points, "from_images": onset})
     return out
+
+
+def budget_claims(study) -> dict | None:
+    """The claims of Tables I and II on a committed budget study's largest budget (None where there is none).
+
+    Args:
+        study: a folder holding ``budget.csv`` and the run folders it was gathered from (``results/bottle/budget``).
+    Returns:
+        ``{"where": str, "claims": {key: Claim}, "steps": int, "images_seen": int}``, as
+        :func:`stainlib.collect.bottle_claims` returns for the committed grid; the test-image counts come from the
+        runs' own step metrics.
+    """
+    study = Path(study)
+    if not (study / "budget.csv").exists():
+        return None
+    rows = read_budget(study / "budget.csv")
+    images = max(r["images_seen"] for r in rows)
+    steps = max(r["steps"] for r in rows if r["images_seen"] == images)
+    first = next(r for r in rows if r["images_seen"] == images)
+    run = study / f"{first['network']}-{first['corruption']}-s{first['seed']}"
+    counts = next(iter(read_step_metrics(run)[steps].values()))
+    runs = sorted({f"{NETWORKS[r['network']]} + {r['corruption']}" for r in rows if r["images_seen"] == images})
+    where = f"the budget study's {' and '.join(runs)} at their largest budget ({run_where(run, per_run=True)}, seed 0)"
+    claims = claims_at(rows, images, counts["n_good"], counts["n_defective"])
+    return {"where": where, "claims": claims, "steps": steps, "images_seen": images}
 
 
 def onset_markdown(onsets, data_words: str) -> str:

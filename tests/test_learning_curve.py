@@ -89,3 +89,20 @@ def test_curve_draws_one_line_per_run_and_the_papers_number_and_authors_budget(t
     # the paper's bottle numbers for both runs (dashed) and the authors' budget (a vertical line at 500,000 images)
     assert len(image.collections) == 2
     assert any(list(line.get_xdata()) == [500_000, 500_000] for line in image.get_lines())
+
+
+def test_budget_claims_check_the_committed_study_at_its_largest_budget_on_its_own_test_counts():
+    from pathlib import Path
+
+    from stainlib.learning_curve import budget_claims, claims_at
+    from stainlib.runs import read_step_metrics
+
+    study = Path(__file__).resolve().parents[1] / "results" / "bottle" / "budget"
+    found = budget_claims(study)
+    rows = read_budget(study / "budget.csv")
+    assert found["images_seen"] == max(r["images_seen"] for r in rows)
+    counts = read_step_metrics(study / "aesc-stain-s0")[found["steps"]]["residual"]
+    expected = claims_at(rows, found["images_seen"], counts["n_good"], counts["n_defective"])
+    assert found["claims"] == expected and expected  # the same claims, and at least one is checked
+    assert "MVTec AD `bottle`" in found["where"] and f"{found['steps']:,} steps" in found["where"]
+    assert budget_claims(study / "missing") is None
