@@ -320,6 +320,25 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
 
 
+def _error_line(prefix: str, exc: Exception) -> str:
+    """The one line that reports ``exc``: the library's own message as written, else the error's type and message; an
+    error not in :data:`KNOWN_ERRORS` is "unexpected" and points to ``STAINLIB_DEBUG``."""
+    import pickle
+
+    known = isinstance(exc, (*KNOWN_ERRORS, pickle.UnpicklingError, MemoryError))
+    if _out_of_memory(exc):
+        detail = f" ({_one_line(exc)[:120]})" if known else ""
+        return f"{prefix}: error: out of memory{detail}; use a smaller --image-size or --batch-size"
+    if isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
+        return f"{prefix}: error: {exc}"
+    if known:
+        return f"{prefix}: error: {type(exc).__name__}: {_one_line(exc)}"
+    return (
+        f"{prefix}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
+        "(run with STAINLIB_DEBUG=1 for the traceback)"
+    )
+
+
 def main(argv=None) -> int:
     """Run the command line; errors are one line on stderr (exit 2), Ctrl-C says how to resume (exit 130), and so
     does SIGTERM during training (exit 143, the finished epochs saved).
@@ -329,7 +348,6 @@ def main(argv=None) -> int:
     output pipe (``... | head``) ends it with status 141, as the signal would, silently where the output was all.
     """
     import os
-    import pickle
 
     import matplotlib
 
@@ -370,30 +388,10 @@ def main(argv=None) -> int:
             raise
         print(f"{prefix}: interrupted; run the same command to resume", file=sys.stderr)
         return 130
-    except (*KNOWN_ERRORS, pickle.UnpicklingError, MemoryError) as exc:
+    except Exception as exc:  # MemoryError and pickle.UnpicklingError included
         if debug:
             raise
-        if _out_of_memory(exc):
-            print(
-                f"{prefix}: error: out of memory ({_one_line(exc)[:120]}); use a smaller --image-size or --batch-size",
-                file=sys.stderr,
-            )
-        elif isinstance(exc, (ValueError, RuntimeError, OSError)):  # the library's own messages, kept as written
-            print(f"{prefix}: error: {exc}", file=sys.stderr)
-        else:
-            print(f"{prefix}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if debug:
-            raise
-        if _out_of_memory(exc):
-            print(f"{prefix}: error: out of memory; use a smaller --image-size or --batch-size", file=sys.stderr)
-            return 2
-        print(
-            f"{prefix}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
-            "(run with STAINLIB_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
+        print(_error_line(prefix, exc), file=sys.stderr)
         return 2
 
 

@@ -16,7 +16,7 @@
 * **Live mode**, under a kernel (Jupyter, Colab, Binder): every control is live, the seed goes up to 99, and each
   change redraws the picture with :func:`render_corruption`, as the explorer always did.  For a model with a
   ``-code`` reading (Drops, Gaussian, Mix1), the "authors' code reading" box shows the paper's reading and the
-  code's side by side, with the same seed (:func:`stainlib.plotting.readings_figure`).
+  code's side by side, with the same seed (:func:`stainlib.corruption_figures.readings_figure`).
 
 How the explorer knows that a kernel is listening: a hidden directional link (``jsdlink``) copies 1 into a hidden
 "probe" integer as soon as a browser front end loads the widgets.  Under a kernel that copy reaches Python, whose
@@ -277,7 +277,7 @@ def corruption_explorer(image: torch.Tensor, *, seeds: int = 8, side: int = 128)
             control.disabled = model.value != "stain"
         compare.disabled = model.value not in CODE_READING_OF
         if compare.value and model.value in CODE_READING_OF:
-            from .plotting import readings_figure
+            from .corruption_figures import readings_figure
 
             fig = readings_figure(image, ((model.value, CODE_READING_OF[model.value]),), seed.value)
         else:

@@ -13,12 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stainlib"
 
 LAYERS = {
     # Data, corruptions, networks, training, detection, metrics, their files, and the statistics of a claim.
-    # ``plotting`` draws tensors with matplotlib and imports only core modules; ``runs.evaluate`` draws each run's
-    # figure_<map>.png with it, so it sits here rather than with the pages.
+    # ``plotting`` (and ``corruption_figures``, which draws with its helpers) draws tensors with matplotlib and imports
+    # only core modules; ``runs.evaluate`` draws each run's figure_<map>.png with it, so it sits here rather than with
+    # the pages.
     "core": {
         "checkpoints",
         "claims",
         "corruption",
+        "corruption_figures",
         "costs",
         "data",
         "detect",

@@ -2,8 +2,8 @@ import matplotlib
 import pytest
 import torch
 
+from stainlib.corruption_figures import corruption_grid
 from stainlib.noise import PAPER_CORRUPTIONS
-from stainlib.plotting import corruption_grid
 
 matplotlib.use("Agg")
 

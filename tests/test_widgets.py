@@ -163,11 +163,13 @@ def test_live_explorer_redraws_when_a_control_moves_and_disables_stain_controls_
 def test_live_explorer_shows_the_papers_and_the_codes_reading_side_by_side_for_models_that_have_both(
     explorer, monkeypatch
 ):
-    import stainlib.plotting
+    import stainlib.corruption_figures
 
     drawn = []
-    real = stainlib.plotting.readings_figure
-    monkeypatch.setattr(stainlib.plotting, "readings_figure", lambda *a, **k: drawn.append((a, k)) or real(*a, **k))
+    real = stainlib.corruption_figures.readings_figure
+    monkeypatch.setattr(
+        stainlib.corruption_figures, "readings_figure", lambda *a, **k: drawn.append((a, k)) or real(*a, **k)
+    )
     p = explorer.parts
     assert p.compare.disabled, "static mode cannot draw the code's reading"
     explorer.go_live()
