@@ -10,11 +10,10 @@ atomically.  :func:`check_settings` refuses a folder made with other settings (a
 :func:`is_complete` tells a finished run, and :func:`load_run` gives back a run's model.  :mod:`stainlib.runstate`
 decides when to write; this module only knows how.
 
-``config.json`` and ``metrics.json`` are listed in ``SHA256SUMS`` too, written the same way (:func:`write_listed`),
-and checked whenever they are read (:func:`read_listed_json`): a results file edited by hand is an error, not a number
-in a table.  Runs written before they were listed (the committed ``results/``) have no entry for them and are read
-as they are.  :func:`foreign_files` names what in a run folder stainlib did not write, which ``--retrain`` refuses
-to delete.
+``config.json`` and ``metrics.json`` are listed in ``SHA256SUMS`` too, written and read through
+:mod:`stainlib.checksums` (:func:`~stainlib.checksums.write_listed`, :func:`~stainlib.checksums.read_listed_json`),
+which checks every listed file before it is read. :func:`foreign_files` names what in a run folder stainlib did not
+write, which ``--retrain`` refuses to delete.
 
 Snapshots (``fit``'s ``keep_steps``) are weights-only checkpoints at chosen optimiser steps, ``steps/step-000125.pt``
 (:func:`snapshot_name`), each with the run's config inside and its digest in ``SHA256SUMS``, as ``best.pt``: so
@@ -26,20 +25,18 @@ from __future__ import annotations
 import csv
 import errno
 import json
-import os
 import re
 from pathlib import Path
 
 import torch
 
-from .files import LOCK_NAME, atomic_write, file_sha256, read_json, temporary_beside, write_error
+from .checksums import CHECKSUMS, RunError, read_checksums, read_listed_json, write_listed
+from .files import LOCK_NAME, atomic_write, file_sha256
 from .models import AutoEncoder, build_model
 
 __all__ = [
-    "CHECKSUMS",
     "RUNTIME_KEYS",
     "RunError",
-    "check_checksum",
     "check_settings",
     "foreign_files",
     "is_complete",
@@ -48,16 +45,13 @@ __all__ = [
     "load_checkpoint",
     "load_run",
     "read_config",
-    "read_listed_json",
     "save_checkpoint",
     "trained_epochs",
     "snapshot_name",
     "write_config",
     "write_history",
-    "write_listed",
 ]
 
-CHECKSUMS = "SHA256SUMS"
 HISTORY_FIELDS = ["epoch", "train_loss", "val_psnr", "lr", "seconds"]
 # Settings that may change between a run and its resumption without changing what is trained.
 # channels_last changes the memory layout only, compile how the same arithmetic is run; config.json records the
@@ -80,19 +74,36 @@ SNAPSHOTS = "steps"  # the folder of a run's snapshots
 
 
 def snapshot_name(step: int) -> str:
-    """The snapshot of optimiser step ``step``, relative to the run folder: ``steps/step-000125.pt``."""
+    """The snapshot of optimiser step ``step``, relative to the run folder.
+
+    Example: ``snapshot_name(125) == "steps/step-000125.pt"``.
+    """
     return f"{SNAPSHOTS}/step-{int(step):06d}.pt"
 
 
 def kept_steps(run) -> list[int]:
-    """The optimiser steps of the snapshots a run folder holds (listed in ``SHA256SUMS``), in order."""
+    """The optimiser steps of the snapshots a run folder holds, in order.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        The steps whose ``steps/step-NNNNNN.pt`` is listed in ``SHA256SUMS`` and on disk, e.g. ``[125, 250, 500]``.
+    """
     found = (re.fullmatch(rf"{SNAPSHOTS}/step-(\d+)\.pt", name) for name in read_checksums(Path(run)))
     return sorted(int(m.group(1)) for m in found if m and (Path(run) / m.group(0)).exists())
 
 
 def evaluated_steps(run) -> list[int]:
-    """The optimiser steps whose snapshot was scored (a ``steps/metrics-NNNNNN.json`` is there), in order, whether
-    or not the snapshot's weights are still there: a committed result keeps the metrics, not the weights."""
+    """The optimiser steps whose snapshot was scored, in order, whether or not the snapshot's weights are still there:
+    a committed result keeps the metrics, not the weights.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        The steps of its ``steps/metrics-NNNNNN.json`` files (``[]`` without a ``steps/`` folder).
+    """
     found = (re.fullmatch(r"metrics-(\d+)\.json", p.name) for p in (Path(run) / SNAPSHOTS).glob("metrics-*.json"))
     return sorted(int(m.group(1)) for m in found if m)
 
@@ -105,12 +116,16 @@ RUN_FILE_PATTERNS = (re.compile(r"figure_[a-z]+\.png"), re.compile(r"\..+\.[a-z0
 SNAPSHOT_FILE = re.compile(r"step-\d+\.pt|metrics-\d+\.json|figure_[a-z]+-\d+\.png|\..+\.[a-z0-9_]+\.tmp")
 
 
-class RunError(RuntimeError):
-    """A run folder that cannot be used: different settings, a damaged checkpoint."""
-
-
 def foreign_files(run) -> list[str]:
-    """The names of the entries of the run folder ``run`` that stainlib did not write (sub-folders included)."""
+    """The entries of a run folder that stainlib did not write (sub-folders included): what ``--retrain`` refuses to
+    delete.
+
+    Args:
+        run: the run folder; a missing folder has none.
+
+    Returns:
+        Their names, sorted, those inside ``steps/`` as ``"steps/<name>"``: ``["notes.txt"]``.
+    """
     run = Path(run)
     if not run.is_dir():
         return []
@@ -123,33 +138,6 @@ def foreign_files(run) -> list[str]:
         own = [p for p in folder.iterdir() if not p.is_dir() and SNAPSHOT_FILE.fullmatch(p.name)]
         foreign += [f"{SNAPSHOTS}/{p.name}" for p in folder.iterdir() if p not in own]
     return sorted(foreign)
-
-
-def write_listed(run: Path, name: str, write) -> None:
-    """Write ``run/name`` with ``write(path)`` so that ``SHA256SUMS`` lists the digest of the file on disk at every
-    moment.
-
-    The new file is written under a temporary name and hashed; its digest joins the old one in ``SHA256SUMS``; the
-    file is renamed into place; then the old digest is dropped.  A kill between two of these steps leaves the old
-    file with its digest listed, or the new one with its digest listed.  A write that fails (a full disk) is an
-    ``OSError`` naming the file, and leaves the old file and its digest as they were.
-    """
-    run = Path(run)
-    (run / name).parent.mkdir(exist_ok=True)  # steps/ for a snapshot
-    tmp = temporary_beside(run / name)
-    try:
-        try:
-            write(tmp)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)  # first, so that the free space said is what is left without it
-            raise write_error(run / name, exc) from exc
-        digest = file_sha256(tmp)
-        sums = read_checksums(run)
-        _write_checksums(run, {**sums, name: [*sums.get(name, []), digest]})  # pending: old and new
-        os.replace(tmp, run / name)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _write_checksums(run, {**read_checksums(run), name: [digest]})
 
 
 class _Recorded:
@@ -186,73 +174,32 @@ def _torch_save(state: dict, path: Path) -> None:
 
 def save_checkpoint(run: Path, name: str, state: dict) -> None:
     """Write a checkpoint so that ``SHA256SUMS`` lists the digest of the file on disk at every moment
-    (:func:`write_listed`)."""
+    (:func:`~stainlib.checksums.write_listed`).
+
+    Args:
+        run: the run folder.
+        name: ``"last.pt"``, ``"best.pt"`` or a :func:`snapshot_name`.
+        state: what ``torch.save`` stores (``{"model": state_dict, "config": ..., ...}``).
+
+    Raises:
+        OSError: the write failed (a full disk); it names the file, and the old checkpoint stays.
+    """
     write_listed(run, name, lambda p: _torch_save(state, p))
 
 
-def check_checksum(run: Path, name: str) -> None:
-    """Refuse (:class:`RunError`) ``run/name`` when its digest is not the one ``SHA256SUMS`` lists for it."""
-    path = Path(run) / name
-    expected = read_checksums(Path(run)).get(name)
-    if not expected:
-        raise RunError(f"{path} has no checksum in {Path(run) / CHECKSUMS}; delete it to make it anew")
-    actual = file_sha256(path)
-    if actual not in expected:
-        raise RunError(
-            f"checksum mismatch for {path}: expected {expected[-1]}, got {actual}; the file was changed or damaged "
-            "(delete it to make it anew)"
-        )
-
-
-def _write_checksums(run: Path, sums: dict) -> None:
-    lines = "".join(f"{d}  {k}\n" for k, digests in sorted(sums.items()) for d in digests)
-    atomic_write(run / CHECKSUMS, lambda p: p.write_text(lines))
-
-
-def read_checksums(run: Path) -> dict:
-    """``{name: [digest, ...]}``: one digest per name, two while a replacement is under way (the older first)."""
-    path = run / CHECKSUMS
-    if not path.exists():
-        return {}
-    sums: dict[str, list[str]] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except UnicodeDecodeError as exc:
-        raise RunError(f"{path} is not a text file; it is damaged: restore it, or retrain the run (--retrain)") from exc
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-                raise RunError(
-                    f"{path}, line {number}, is not '<sha256>  <file name>': {line.strip()[:60]!r}; the file is "
-                    "damaged: restore it, or retrain the run (--retrain)"
-                )
-            digest, name = parts
-            sums.setdefault(name.strip().lstrip("*"), []).append(digest)
-    return sums
-
-
-def read_listed_json(run, name: str, what=dict):
-    """The JSON file ``run/name``, checked against its digest in ``SHA256SUMS`` when it is listed there (a file
-    written before ``config.json`` and ``metrics.json`` were listed is read as it is); its top level must be a
-    ``what`` (a ``dict``)."""
-    run = Path(run)
-    path = run / name
-    expected = read_checksums(run).get(name)
-    if expected and file_sha256(path) not in expected:
-        remedy = "delete it and evaluate the run again" if name == "metrics.json" else "train the run anew (--retrain)"
-        raise RunError(
-            f"{path} was changed after stainlib wrote it (its SHA-256 is not the one in {run / CHECKSUMS}); restore "
-            f"it, or {remedy}"
-        )
-    content = read_json(path)
-    if not isinstance(content, what):
-        raise ValueError(f"{path} holds a JSON {type(content).__name__}, not an object; delete or repair it")
-    return content
-
-
 def load_checkpoint(run: Path, name: str) -> dict:
-    """The checkpoint ``run/name``, read on the CPU after its digest is checked against ``SHA256SUMS``."""
+    """The checkpoint ``run/name``, read on the CPU after its digest is checked against ``SHA256SUMS``.
+
+    Args:
+        run: the run folder.
+        name: ``"last.pt"``, ``"best.pt"`` or a :func:`snapshot_name`.
+
+    Returns:
+        The saved ``dict`` (tensors on the CPU; loaded with ``weights_only=True``).
+
+    Raises:
+        RunError: the file is missing, unlisted, changed or unreadable; the message says what to do.
+    """
     path = run / name
     if not path.exists():
         if name == "best.pt" and (run / "last.pt").exists():
@@ -274,7 +221,12 @@ def load_checkpoint(run: Path, name: str) -> dict:
 
 
 def write_history(run: Path, rows: list[dict]) -> None:
-    """Write ``history.csv`` (one row per epoch) into the run folder ``run`` (atomically)."""
+    """Write ``history.csv`` into the run folder ``run``, atomically.
+
+    Args:
+        run: the run folder.
+        rows: one ``dict`` per epoch with the keys ``epoch``, ``train_loss``, ``val_psnr``, ``lr`` and ``seconds``.
+    """
 
     def write(p):
         with open(p, "w", newline="") as f:
@@ -286,13 +238,29 @@ def write_history(run: Path, rows: list[dict]) -> None:
 
 
 def write_config(run, config: dict) -> None:
-    """Write ``config.json`` into the run folder ``run`` (atomically, its digest in ``SHA256SUMS``)."""
+    """Write ``config.json`` into the run folder ``run``, atomically, its digest in ``SHA256SUMS``.
+
+    Args:
+        run: the run folder.
+        config: the run's settings (``model``, ``corruption``, ``train``, ``data``), written as indented JSON.
+    """
     write_listed(Path(run), "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
 
 
 def read_config(run) -> dict:
-    """A run folder's ``config.json``, checked against ``SHA256SUMS`` and for its layout (``model``, ``data`` and
-    ``train`` are objects where present)."""
+    """A run folder's ``config.json``, checked against ``SHA256SUMS`` and for its layout.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        The settings, where ``model``, ``data``, ``train`` and ``budget`` are ``dict`` when present:
+        ``read_config(run)["train"]["epochs"]``.
+
+    Raises:
+        RunError: there is no ``config.json``, or it was changed after stainlib wrote it.
+        ValueError: it is not valid JSON, or one of those entries is not an object.
+    """
     path = Path(run) / "config.json"
     if not path.exists():
         raise RunError(f"{run} is not a run folder (no config.json)")
@@ -307,7 +275,14 @@ def read_config(run) -> dict:
 
 
 def trained_epochs(run) -> int:
-    """The number of epochs a run folder's ``history.csv`` records (0 without one)."""
+    """The number of epochs a run folder's ``history.csv`` records.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        Its rows less the header; 0 without a readable ``history.csv``.
+    """
     try:
         with open(Path(run) / "history.csv") as f:
             return max(0, sum(1 for _ in f) - 1)
@@ -350,7 +325,17 @@ def _data_change(old: dict, new: dict) -> str:
 
 
 def check_settings(run: Path, stored: dict | None, where: str, now: dict) -> None:
-    """Refuse (:class:`RunError`) a run folder whose ``stored`` settings (from ``where``) differ from ``now``."""
+    """Refuse a run folder whose ``stored`` settings differ from ``now`` in anything but :data:`RUNTIME_KEYS`.
+
+    Args:
+        run: the run folder, for the message.
+        stored: the settings found there (``None``: nothing to compare, accepted).
+        where: where ``stored`` was read, for the message (``"config.json"``, ``"best.pt"``).
+        now: the settings asked for.
+
+    Raises:
+        RunError: they differ; the message lists each difference, the training images' fingerprint included.
+    """
     diffs = _differences(stored, now) if stored is not None else []
     if diffs:
         raise RunError(
@@ -359,7 +344,15 @@ def check_settings(run: Path, stored: dict | None, where: str, now: dict) -> Non
 
 
 def is_complete(run) -> bool:
-    """Whether ``run`` holds a finished run (as many history rows as its configured epochs)."""
+    """Whether ``run`` holds a finished run.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        ``True`` when its ``history.csv`` has as many rows as its ``config.json``'s epochs and a ``best.pt`` is there;
+        ``False`` for a missing, unreadable or unfinished run.
+    """
     run = Path(run)
     try:
         config = read_config(run)
@@ -370,7 +363,20 @@ def is_complete(run) -> bool:
 
 
 def load_run(run, which: str = "best.pt", device="cpu") -> tuple[AutoEncoder, dict]:
-    """The model of a run folder with its ``best.pt`` (or ``last.pt``) weights, in eval mode, and its config."""
+    """The model of a run folder with the weights of one of its checkpoints, and its config.
+
+    Args:
+        run: the run folder.
+        which: ``"best.pt"``, ``"last.pt"`` or a :func:`snapshot_name`.
+        device: where the model goes.
+
+    Returns:
+        ``(model, config)``: the :class:`~stainlib.models.AutoEncoder` in eval mode, and :func:`read_config`'s dict.
+        The caller's random state is left as it was.
+
+    Raises:
+        RunError: the config or the checkpoint is missing or damaged, or the checkpoint was made with other settings.
+    """
     run = Path(run)
     config = read_config(run)
     if "model" not in config:

@@ -48,7 +48,14 @@ class FolderInUse(RuntimeError):
 
 
 def file_sha256(path) -> str:
-    """The SHA-256 of a file, as hex digits."""
+    """The SHA-256 of a file, as hex digits, read in blocks of 1 MiB.
+
+    Args:
+        path: the file (``str`` or path-like).
+
+    Returns:
+        64 lowercase hex digits; an empty file gives ``"e3b0c442...b855"``.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -76,7 +83,14 @@ def _umask() -> int:
 
 def stale_temporaries(folder) -> list[Path]:
     """The temporary files of :func:`temporary_beside` in ``folder`` (``.<name>.<random>.tmp``): left by a killed
-    writer when no one holds the folder's lock."""
+    writer when no one holds the folder's lock.
+
+    Args:
+        folder: the folder to look in; a missing folder has none.
+
+    Returns:
+        Their paths, sorted (only the holder of the folder's :func:`run_lock` may delete them).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -86,7 +100,13 @@ def stale_temporaries(folder) -> list[Path]:
 def atomic_write(path, write) -> None:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``.
 
-    A write that fails (a full disk) is an ``OSError`` that names ``path`` (:func:`write_error`); the old file stays.
+    Args:
+        path: the file to write; its folder must exist.
+        write: a callable that writes the whole content to the path it is given, e.g.
+            ``lambda tmp: tmp.write_text("done")``, or ``lambda tmp: torch.save(state, tmp)``.
+
+    Raises:
+        OSError: the write failed (a full disk); it names ``path`` (:func:`write_error`), and the old file stays.
     """
     path = Path(path)
     tmp = temporary_beside(path)
@@ -102,7 +122,16 @@ def atomic_write(path, write) -> None:
 
 
 def write_error(path, exc: OSError) -> OSError:
-    """The ``OSError`` of a failed write, restated to name ``path`` and the room left on its disk."""
+    """The ``OSError`` of a failed write, restated to name ``path`` and the room left on its disk.
+
+    Args:
+        path: the file that was being written.
+        exc: the error the write raised.
+
+    Returns:
+        ``exc`` itself when its message names ``path`` already, else a new ``OSError`` with the same ``errno``:
+        ``"cannot write <path>: No space left on device (12 MB free on its disk)"``.
+    """
     path = Path(path)
     if str(path) in str(exc):
         return exc
@@ -115,7 +144,18 @@ def write_error(path, exc: OSError) -> OSError:
 
 
 def read_json(path):
-    """The content of the JSON file ``path``; a broken file is a ``ValueError`` that names it."""
+    """The content of the JSON file ``path``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The decoded value (a ``dict`` for the library's files).
+
+    Raises:
+        ValueError: the file is not valid JSON; the message names it.
+        OSError: the file cannot be read (``FileNotFoundError`` where it is missing).
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text())
@@ -129,6 +169,16 @@ def run_lock(folder):
 
     The lock is the file ``<folder>/.lock``, locked without waiting.  One holder per folder; within the thread that
     holds it, a nested ``run_lock`` of the same folder passes through.
+
+    Args:
+        folder: the folder to lock (a run folder).
+
+    Returns:
+        A context manager that yields ``folder`` as a :class:`~pathlib.Path`:
+        ``with run_lock("runs/bottle/aesc-stain-s0"): ...``.
+
+    Raises:
+        FolderInUse: another process holds the lock.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,7 +232,15 @@ else:
 
 
 def shown_path(path) -> str:
-    """``path`` relative to the project when it lies inside it, else its last part: what a page may print."""
+    """``path`` relative to the project when it lies inside it, else its last part: what a page may print.
+
+    Args:
+        path: any path; it is resolved first.
+
+    Returns:
+        ``shown_path(project_dir() / "runs" / "x") == "runs/x"`` (with ``/`` on POSIX); outside the project,
+        ``shown_path("/tmp/a/b") == "b"``.
+    """
     path = Path(path).resolve()
     try:
         return str(path.relative_to(project_dir()))
@@ -194,8 +252,14 @@ def project_dir(start: str | os.PathLike | None = None) -> Path:
     """The stainbook checkout that holds ``start`` (default: the working directory), found by its ``_toc.yml``.
 
     Chapters run from ``book/`` (Jupyter, nbval) or from the repository root (papermill, the CLI); both resolve
-    ``data/``, ``runs/`` and ``results/`` against this folder.  Outside a checkout (Colab), the working directory is
-    returned.
+    ``data/``, ``runs/`` and ``results/`` against this folder.
+
+    Args:
+        start: where to look from, upward; ``None``: the working directory.
+
+    Returns:
+        The first folder at or above ``start`` with a ``_toc.yml`` and a ``stainlib/`` folder; outside a checkout
+        (Colab), ``start`` itself, resolved.
     """
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

@@ -35,11 +35,10 @@ from .checkpoints import (
     kept_steps,
     load_checkpoint,
     read_config,
-    read_listed_json,
     snapshot_name,
     trained_epochs,
-    write_listed,
 )
+from .checksums import read_listed_json, write_listed
 from .data import MVTecAD, skipped_words, train_fingerprint
 from .detect import METHODS, anomaly_maps, image_score
 from .files import LOCK_NAME, run_lock, stale_temporaries

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import RunError, check_checksum, load_run, read_checksums, read_config, write_listed
+from .checkpoints import RunError, load_run, read_config
+from .checksums import check_checksum, read_checksums, write_listed
 from .data import MVTecAD
 from .detect import METHODS, anomaly_maps, image_score
 from .files import read_json

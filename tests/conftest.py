@@ -36,7 +36,7 @@ EVALUATION_FILES = ("metrics.json", "threshold.json", "figure_residual.png", "fi
 def copy_trained(trained, run):
     """A copy of the ``trained`` run at ``run``, trained and never evaluated, whatever other tests did to the shared
     run: its evaluation files and their digests in ``SHA256SUMS`` are left out.  Returns ``run``."""
-    from stainlib.checkpoints import CHECKSUMS
+    from stainlib.checksums import CHECKSUMS
 
     shutil.copytree(trained, run, ignore=shutil.ignore_patterns(*EVALUATION_FILES))
     kept = [ln for ln in (run / CHECKSUMS).read_text().splitlines() if not ln.endswith(EVALUATION_FILES)]

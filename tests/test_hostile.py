@@ -572,7 +572,7 @@ def test_an_edited_metrics_json_or_config_json_is_refused_naming_the_file(traine
 
 
 def test_the_committed_runs_without_listed_json_files_still_load_and_make_tables():
-    from stainlib.checkpoints import read_checksums
+    from stainlib.checksums import read_checksums
     from stainlib.runs import read_config, read_metrics
     from stainlib.tables import make_table
 
@@ -743,7 +743,7 @@ def test_a_garbage_line_in_sha256sums_is_an_error_naming_the_file_and_line(train
 def test_json_files_of_the_wrong_shape_are_errors_naming_the_file_before_any_work(
     trained, tmp_path, capsys, name, content, words
 ):
-    from stainlib.checkpoints import CHECKSUMS
+    from stainlib.checksums import CHECKSUMS
 
     run = copy_run(trained, tmp_path)
     if content == "data-null":

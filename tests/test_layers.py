@@ -18,6 +18,7 @@ LAYERS = {
     # the pages.
     "core": {
         "checkpoints",
+        "checksums",
         "claims",
         "corruption",
         "corruption_figures",

@@ -12,7 +12,8 @@ from conftest import copy_trained
 from PIL import Image
 
 import stainlib
-from stainlib.checkpoints import RunError, read_checksums, write_listed
+from stainlib.checkpoints import RunError
+from stainlib.checksums import read_checksums, write_listed
 from stainlib.cli import main
 from stainlib.data import MVTecAD
 from stainlib.detect import anomaly_maps, image_score

@@ -298,7 +298,8 @@ def _snapshot(run, step):
 
 
 def test_a_snapshot_holds_the_weights_of_a_run_trained_to_that_step_with_its_images_seen(tmp_path):
-    from stainlib.checkpoints import kept_steps, read_checksums
+    from stainlib.checkpoints import kept_steps
+    from stainlib.checksums import read_checksums
 
     # 12 training images, batch 4: 3 steps per epoch, so step 3 ends epoch 1, step 6 epoch 2; step 2 is mid-epoch.
     fit(tiny(), TRAIN, VAL, "stain", config(tmp_path, "curve", epochs=3, keep_steps=[6, 2, 3]), log=lambda *_: None)
