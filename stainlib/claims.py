@@ -46,6 +46,7 @@ class Claim:
 
     @property
     def difference(self) -> float:
+        """``ours - other``: positive when the claimed side wins."""
         return self.ours - self.other
 
     @property
@@ -63,6 +64,7 @@ class Claim:
 
     @property
     def holds(self) -> bool:
+        """Whether :attr:`verdict` is ``"holds"``."""
         return self.verdict == "holds"
 
 

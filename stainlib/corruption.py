@@ -119,5 +119,12 @@ class CorruptionModel:
         return corrupted, mask
 
     def apply(self, image, generator, corrupted, mask) -> None:
-        """Write the corruption of ``image`` into ``corrupted`` and its bool mask into ``mask`` (checked inputs)."""
+        """Write the corruption of ``image`` into ``corrupted`` and its mask into ``mask``: what each model defines.
+
+        Args:
+            image: the checked ``(B, C, H, W)`` float batch in [0, 1].
+            generator: the ``torch.Generator`` every random draw comes from.
+            corrupted: an output buffer shaped as ``image``, to fill with the corrupted images in [0, 1].
+            mask: a ``(B, 1, H, W)`` bool output buffer, to fill with True where the corruption changed the image.
+        """
         raise NotImplementedError

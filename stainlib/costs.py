@@ -46,7 +46,22 @@ DEVICES = {
 def step_flops(
     model: str = "aesc", image_size: int = 256, batch_size: int = 16, in_channels: int = 1, **model_kwargs
 ) -> int:
-    """FLOPs of one training step (forward, MSE loss, backward) of a stainlib network, counted on the meta device."""
+    """FLOPs of one training step (forward, MSE loss, backward) of a stainlib network, counted on the meta device
+    (nothing is computed or allocated).
+
+    Args:
+        model: ``"aesc"`` or ``"ae"`` (:func:`stainlib.models.build_model`).
+        image_size: the side of the images, a positive multiple of 64.
+        batch_size: images per step.
+        in_channels: 1 (grey) or 3 (RGB).
+        **model_kwargs: passed to :func:`~stainlib.models.build_model`.
+
+    Returns:
+        The count, as ``torch.utils.flop_counter`` gives it.
+
+    Raises:
+        ValueError: ``image_size`` is not a positive multiple of 64.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     if image_size % 64 or image_size <= 0:
@@ -61,7 +76,16 @@ def step_flops(
 
 
 def estimate_seconds(flops_per_step: float, steps: int, device: str) -> tuple[float, float]:
-    """The (fastest, slowest) seconds ``steps`` steps take on ``device`` (a key of :data:`DEVICES`): an estimate."""
+    """How long ``steps`` training steps take on ``device``: an estimate from its peak and an assumed utilisation.
+
+    Args:
+        flops_per_step: :func:`step_flops`'s count.
+        steps: the number of optimiser steps.
+        device: a key of :data:`DEVICES`.
+
+    Returns:
+        ``(fastest, slowest)`` seconds.
+    """
     d = DEVICES[device]
     per_step = [max(flops_per_step / (d.peak_tflops * 1e12 * u), d.min_step_seconds) for u in d.utilisation]
     return min(per_step) * steps, max(per_step) * steps
@@ -71,6 +95,15 @@ def measured_step_seconds(run) -> float:
     """Median seconds per optimiser step of a trained run, from its ``history.csv`` and the budget in ``config.json``.
 
     The median over epochs leaves out the first epoch's warm-up and any epoch slowed by other work on the machine.
+
+    Args:
+        run: a trained run folder.
+
+    Returns:
+        Seconds per optimiser step.
+
+    Raises:
+        ValueError: the run has no epoch times, or its ``config.json`` records no budget.
     """
     run = Path(run)
     with open(run / "history.csv", newline="") as f:

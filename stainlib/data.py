@@ -240,6 +240,7 @@ class MVTecAD(torch.utils.data.Dataset):
 
     @property
     def defect_types(self) -> list[str]:
+        """The split's defect types, sorted (``good`` among them)."""
         return sorted({d for _, _, d in self.samples})
 
     @staticmethod
@@ -311,7 +312,12 @@ class MVTecAD(torch.utils.data.Dataset):
         return item
 
     def tensors(self) -> dict:
-        """The whole split stacked: ``image`` (N, C, H, W), ``gt_mask`` (N, 1, H, W), ``gt_label`` (N,), lists."""
+        """The whole split stacked in memory.
+
+        Returns:
+            ``{"image": (N, C, H, W) float in [0, 1], "gt_mask": (N, 1, H, W) float 0/1, "gt_label": (N,) int64
+            (1: defective), "defect_type": [str], "path": [str]}``, in the dataset's order.
+        """
         items = [self[i] for i in range(len(self))]
         return {
             "image": torch.stack([it["image"] for it in items]),

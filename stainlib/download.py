@@ -82,6 +82,21 @@ def download_mvtec(
     into a temporary folder and moved into place only when complete, so a failed or corrupted download leaves no
     partial category behind.  Categories already present are skipped.  Without network, or when the address answers
     403 or 404, the error names the download page and the folders to fill by hand.
+
+    Args:
+        root: the dataset folder, created if needed.
+        categories: MVTec AD category names (default: all 15).
+        url, sha256: the archive's address and checksum, as above.
+        timeout: seconds to wait for the server at each request.
+        progress: show a progress bar.
+
+    Returns:
+        ``root``, as a :class:`~pathlib.Path`, with ``<category>/train/good`` for each category.
+
+    Raises:
+        ValueError: a category is not a folder name, the address is not a valid template, or ``sha256`` is a dict for a
+            single archive.
+        DataError: the download failed or is truncated, its checksum differs, or the archives hold no such category.
     """
     root = Path(root)
     categories = list(categories or MVTEC_CATEGORIES)

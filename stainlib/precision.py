@@ -34,6 +34,16 @@ def pick_precision(device, amp: str = "auto") -> str:
     and later), fp16 autocast with a gradient scaler on older ones (the T4 of Colab is 7.5: it reports bf16 as
     supported, but emulates it, slowly), and fp32 on the CPU and elsewhere.  ``off`` is fp32; a precision name is
     taken as it is.
+
+    Args:
+        device: a ``torch.device`` or its name.
+        amp: ``"auto"``, ``"off"`` or a precision name (``"bf16"``, ``"fp16"``, ``"fp32"``).
+
+    Returns:
+        The precision name: ``pick_precision("cpu") == "fp32"``.
+
+    Raises:
+        ValueError: ``amp`` is none of these.
     """
     if amp in PRECISIONS:
         return amp
@@ -47,7 +57,18 @@ def pick_precision(device, amp: str = "auto") -> str:
 
 
 def autocast(device_type: str, precision: str) -> torch.autocast:
-    """``torch.autocast`` to the dtype of ``precision`` on ``device_type``; disabled (plain fp32) for ``"fp32"``."""
+    """``torch.autocast`` to the dtype of ``precision`` on ``device_type``; disabled (plain fp32) for ``"fp32"``.
+
+    Args:
+        device_type: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        precision: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+
+    Returns:
+        The context manager: ``with autocast("cuda", "bf16"): loss = ...``.
+
+    Raises:
+        ValueError: ``precision`` is not one of these.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     dtype = _AUTOCAST.get(precision)
@@ -55,12 +76,31 @@ def autocast(device_type: str, precision: str) -> torch.autocast:
 
 
 def grad_scaler(device_type: str, precision: str) -> torch.amp.GradScaler:
-    """A gradient scaler for ``precision``: enabled for fp16 only (a disabled one passes every call through)."""
+    """A gradient scaler for ``precision``: enabled for fp16 only (a disabled one passes every call through).
+
+    Args:
+        device_type: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        precision: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+
+    Returns:
+        A ``torch.amp.GradScaler``; ``grad_scaler("cpu", "fp32").is_enabled() is False``.
+    """
     return torch.amp.GradScaler(device_type, enabled=precision == "fp16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` gives CUDA if present, else Apple MPS, else the CPU; a device that is not available is an error."""
+    """The device to train and evaluate on.
+
+    Args:
+        name: ``"auto"`` (CUDA if present, else Apple MPS, else the CPU), or ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+            ``"mps"``.
+
+    Returns:
+        The ``torch.device``: ``pick_device("cpu") == torch.device("cpu")``.
+
+    Raises:
+        ValueError: the name is not a device, not one that can run a model, or not available on this machine.
+    """
     if name != "auto":
         try:
             device = torch.device(name)
@@ -86,6 +126,13 @@ def pick_channels_last(device, image_size: int) -> str:
 
     On CUDA, on.  On the CPU, on from 128 px: ``benchmarks/bench_train.py`` measured it 1.25x eager at 256 px and
     1.21x at 128 px, but 0.87x at 64 px (batch 16; a step of batch 8, the book's fast profile: 0.84x).
+
+    Args:
+        device: a ``torch.device`` or its name.
+        image_size: the side of the training images, in pixels.
+
+    Returns:
+        ``pick_channels_last("cpu", 256) == "on"``, ``pick_channels_last("cpu", 64) == "off"``.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -100,6 +147,15 @@ def pick_compile(device) -> str:
     27.5 training images/s at 256 px on 2 cores, ``benchmarks/bench_train.py``); on CUDA it stays off until a GPU
     measurement says otherwise: ``tools/gpu_check.sh`` prints bench_train's eager, channels_last and compile lines
     on the GPU, and the CUDA default is to be flipped here from those figures.
+
+    Args:
+        device: a ``torch.device`` or its name.
+
+    Returns:
+        ``"off"`` (``pick_compile("cuda") == "off"``).
+
+    Raises:
+        RuntimeError: ``device`` is not a device name (``torch.device`` refuses it).
     """
     torch.device(device)  # a device name that is not one is an error here too
     return "off"  # the CPU: measured slower; CUDA and MPS: not measured yet

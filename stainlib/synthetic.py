@@ -50,7 +50,10 @@ smaller (measured on 30 of them: 6.0 against 26.4 ms, 98 against 103 kB)."""
 
 
 def is_synthetic(root, category: str) -> bool:
-    """Whether ``root/category`` was written by :func:`make_synthetic` (it holds the ``.synthetic`` stamp)."""
+    """Whether ``root/category`` was written by :func:`make_synthetic` (it holds the ``.synthetic`` stamp).
+
+    Example: ``is_synthetic(make_synthetic(tmp, ["synth_cap"], 2, 3, 64), "synth_cap") is True``.
+    """
     return (Path(root) / category / ".synthetic").is_file()
 
 
@@ -59,6 +62,8 @@ def is_synthetic_category(category: str) -> bool:
     :data:`SYNTHETIC_PREFIX`.  The one answer to "synthetic or real?" (a run's recorded dataset, the pages' and
     the tables' words); it needs no data on this machine.  :func:`is_synthetic` asks another question: whether the
     generator wrote a folder (it replaces only those).
+
+    Example: ``is_synthetic_category("synth_cap") is True``, ``is_synthetic_category("bottle") is False``.
     """
     return category.startswith(SYNTHETIC_PREFIX)
 
@@ -74,6 +79,22 @@ def make_synthetic(
     other arguments is replaced.  A folder of the same name that the generator did not make (it has no ``.synthetic``
     stamp: real data, your own) is never deleted: it is an error, unless ``overwrite``.  Writing goes through a
     temporary folder, so an interrupted call leaves no half-written category.
+
+    Args:
+        root: the dataset folder, created if needed.
+        categories: names from :data:`SYNTHETIC_CATEGORIES` (default: all).
+        n_train, n_test: images per category, each at least 1.
+        size: the images' side in pixels, from :data:`MIN_SIZE` to :data:`stainlib.spec.MAX_IMAGE_SIZE`.
+        seed: the seed of every image (a non-negative integer).
+        overwrite: replace a category folder the generator did not make.
+
+    Returns:
+        ``root``, as a :class:`~pathlib.Path`, laid out as MVTec AD (``<category>/train/good``, ``test``,
+        ``ground_truth``).
+
+    Raises:
+        ValueError: a count, the size or the seed is out of range, or a category is unknown.
+        FileExistsError: a folder the generator did not make is in the way, without ``overwrite``.
     """
     from .spec import MAX_IMAGE_SIZE
 

@@ -327,7 +327,20 @@ _TINTS = {
 
 
 def synthetic_sample(category: str, seed: int, size: int = 256, defect: str | None = None):
-    """One synthetic image (H, W, 3) uint8 and its mask (H, W) bool (all False when ``defect`` is None)."""
+    """One synthetic image and its defect mask, drawn from ``seed`` alone.
+
+    Args:
+        category: one of :data:`SYNTHETIC_CATEGORIES`.
+        seed: the image's seed (the same seed gives the same image).
+        size: its side in pixels.
+        defect: one of the category's :data:`SYNTHETIC_DEFECTS`, or ``None`` for a good image.
+
+    Returns:
+        ``(image, mask)``: an ``(H, W, 3)`` uint8 array and an ``(H, W)`` bool array (all False for a good image).
+
+    Raises:
+        ValueError: the category or the defect is unknown.
+    """
     rng = np.random.default_rng(seed)
     kind = category.removeprefix(SYNTHETIC_PREFIX)
     if category in SYNTHETIC_TEXTURES:
