@@ -83,6 +83,15 @@ class MCDropout(nn.Module):
         self.p, self.train_dropout, self.active = float(p), bool(train), False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with dropout while MC sampling is on (or in training with ``train_dropout``), else ``x`` itself.
+
+        Args:
+            x: any tensor; the mask is drawn in the logical order, so a channels_last ``x`` gets the same mask (and
+                values) as the same ``x`` contiguous.
+
+        Returns:
+            A tensor shaped as ``x``, kept values scaled by ``1 / (1 - p)``.
+        """
         if self.p > 0 and (self.active or (self.training and self.train_dropout)):
             if x.device.type == "cpu" and not x.is_contiguous():
                 # F.dropout draws its mask in memory order, so a channels_last x would get other masks than the
@@ -183,6 +192,14 @@ class AutoEncoder(nn.Module):
         self.head = nn.Conv2d(dec_out[-1], in_channels, k, padding=k // 2)
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Refuse an input the network cannot reconstruct.
+
+        Args:
+            x: the batch to check.
+
+        Raises:
+            ValueError: ``x`` is not ``(B, in_channels, H, W)``, or ``H`` or ``W`` is not divisible by ``2 ** depth``.
+        """
         if x.dim() != 4 or x.shape[1] != self.config["in_channels"]:
             raise ValueError(f"expected input (B, {self.config['in_channels']}, H, W), got {tuple(x.shape)}")
         step = 2**self.depth
@@ -190,17 +207,32 @@ class AutoEncoder(nn.Module):
             raise ValueError(f"input sides must be divisible by 2**depth = {step}, got {x.shape[-2]}x{x.shape[-1]}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of ``x``: ``(B, C, H, W)`` in [0, 1] in, the same shape out (sigmoid output).
+
+        Example: ``build_model("aesc")(torch.rand(2, 1, 64, 64)).shape == (2, 1, 64, 64)``.
+        """
         return self.sample_from(self.encode_shared(x), 1)
 
     def shared_levels(self) -> int:
-        """How many leading levels have no dropout (rate 0): their features are the same in every MC sample."""
+        """How many leading levels have no dropout (rate 0): their features are the same in every MC sample.
+
+        Example: ``build_model("aesc", dropout="paper").shared_levels() == 2`` (its first two levels have rate 0).
+        """
         for i, m in enumerate(self.drop):
             if m.p > 0:
                 return i
         return self.depth
 
     def encode_shared(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The encoder's levels before the first dropout, computed once per image: ``(last output, features)``."""
+        """The encoder's levels before the first dropout, computed once per image.
+
+        Args:
+            x: a ``(B, C, H, W)`` batch in [0, 1] (:meth:`check_input`).
+
+        Returns:
+            ``(last output, features)``: the last shared level's output and every shared level's output, for
+            :meth:`sample_from`.
+        """
         self.check_input(x)
         features = []
         for block in self.encoder[: self.shared_levels()]:  # their dropout rate is 0: no dropout to apply
@@ -214,6 +246,13 @@ class AutoEncoder(nn.Module):
         Sample ``r`` of image ``b`` is row ``b * repeats + r``: the same layout, the same dropout draws (for the same
         random state) and the same values as ``model(x.repeat_interleave(repeats, 0))``, without computing the shared
         levels again for every copy.  Meant for evaluation (batch norm in eval mode), as in MC-dropout sampling.
+
+        Args:
+            shared: :meth:`encode_shared`'s output.
+            repeats: reconstructions per image.
+
+        Returns:
+            The ``(B * repeats, C, H, W)`` reconstructions.
         """
         x, shared = shared
         n = len(shared)
@@ -241,9 +280,16 @@ class AutoEncoder(nn.Module):
         return [*self.drop, *self.dec_drop]
 
     def set_dropout(self, reading) -> AutoEncoder:
-        """Use the dropout rates of a named reading (``"paper"`` or ``"code"``) from now on; returns the model.
+        """Use the dropout rates of a named reading from now on.
 
-        Rates hold no weights, so a trained model can be sampled under either reading.  ``config`` is updated."""
+        Rates hold no weights, so a trained model can be sampled under either reading.  ``config`` is updated.
+
+        Args:
+            reading: ``"paper"`` or ``"code"`` (:func:`dropout_rates`).
+
+        Returns:
+            The model itself: ``model.set_dropout("code").config["dropout"]``.
+        """
         enc, dec = dropout_rates(reading, self.depth)
         for m, p in zip(self.drop, enc):
             m.p = float(p)
@@ -254,14 +300,24 @@ class AutoEncoder(nn.Module):
         return self
 
     def mc_dropout(self, active: bool = True) -> AutoEncoder:
-        """Switch Monte-Carlo dropout on or off, leaving batch norm's mode alone. Returns the model."""
+        """Switch Monte-Carlo dropout on or off, leaving batch norm's mode alone.
+
+        Args:
+            active: on (``True``) or off.
+
+        Returns:
+            The model itself: ``model.eval().mc_dropout()`` samples with dropout and batch norm's running statistics.
+        """
         for m in self._dropouts():
             m.active = bool(active)
         return self
 
     @contextlib.contextmanager
     def mc_sampling(self):
-        """Context manager: dropout on inside, restored to its previous state on exit."""
+        """Context manager: dropout on inside, restored to its previous state on exit.
+
+        Example: ``with model.mc_sampling(): samples = [model(x) for _ in range(30)]``.
+        """
         modules = self._dropouts()
         before = [m.active for m in modules]
         self.mc_dropout(True)

@@ -112,7 +112,17 @@ class Scratch(CorruptionModel):
         self.amplitude, self.min_length = float(amplitude), float(min_length)
 
     def curve(self, batch: int, height: int, width: int, generator, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample the curves: points ``(B, L, 2)`` in (y, x), spaced at most half a pixel, and kinds ``(B,)``."""
+        """Sample the curves of a batch.
+
+        Args:
+            batch, height, width: the batch size and the images' sides.
+            generator: the ``torch.Generator`` of the draws.
+            device: where the tensors go.
+
+        Returns:
+            ``(points, kinds)``: ``(B, L, 2)`` points in (y, x), spaced at most half a pixel, and ``(B,)`` kinds in
+            {0, 1, 2} (straight line, sine wave, square-root path).
+        """
         side = min(height, width)
         size = torch.tensor([height - 1, width - 1], device=device, dtype=torch.float32)
         p0 = torch.rand((batch, 2), generator=generator, device=device) * size
@@ -179,7 +189,16 @@ class Drops(CorruptionModel):
         self.reading = reading
 
     def sample(self, batch: int, height: int, width: int, generator, device) -> dict:
-        """Draw drop centres ``(B, N, 2)`` (y, x), radii ``(B, N)`` in pixels and levels ``(B, N)``."""
+        """Draw the drops of a batch.
+
+        Args:
+            batch, height, width: the batch size and the images' sides.
+            generator: the ``torch.Generator`` of the draws.
+            device: where the tensors go.
+
+        Returns:
+            ``{"centers": (B, N, 2) in (y, x), "radii": (B, N) in pixels, "level": (B, N) grey levels in [0, 1]}``.
+        """
         side = min(height, width)
         n = self.n_drops
         size = torch.tensor([height - 1, width - 1], device=device, dtype=torch.float32)
@@ -269,7 +288,16 @@ class Mixture(CorruptionModel):
         self.name = name
 
     def choose(self, batch: int, generator: torch.Generator, device) -> torch.Tensor:
-        """Index of the component used for each image, ``(B,)``."""
+        """Draw the component used for each image.
+
+        Args:
+            batch: the batch size.
+            generator: the ``torch.Generator`` of the draw (one uniform per image).
+            device: where the result goes.
+
+        Returns:
+            ``(B,)`` indices into ``models``, drawn with the mixture's weights.
+        """
         u = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
         edges = torch.cumsum(self.weights.to(device), 0)[:-1]
         return torch.bucketize(u, edges, right=True)
