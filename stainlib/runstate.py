@@ -66,7 +66,10 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def sigterm_raises():
-    """Inside: SIGTERM raises :class:`Terminated` (in the main thread; elsewhere signals cannot be caught)."""
+    """Inside: SIGTERM raises :class:`Terminated` (in the main thread; elsewhere signals cannot be caught).
+
+    Example: ``with sigterm_raises(): train()``; the previous handler is put back on exit.
+    """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
         yield
         return
@@ -87,6 +90,17 @@ def resume(run: Path, run_config: dict, epochs: int) -> tuple[dict | None, bool]
     Deletes the temporaries a writer killed mid-write left (the caller holds the folder's lock); refuses a folder made
     with other settings (:class:`RunError` names them).  A finished run is left as it is, its ``config.json`` written
     back if it was lost; an unfinished one gets its ``config.json`` now, a fresh one with its first file.
+
+    Args:
+        run: the run folder (its lock held by the caller).
+        run_config: the settings of the run asked for (``config.json``'s content).
+        epochs: the epochs asked for.
+
+    Returns:
+        ``(state, finished)``: the ``last.pt`` state or ``None``, and whether the run has its ``epochs`` already.
+
+    Raises:
+        RunError: the folder was made with other settings, or a checkpoint is damaged.
     """
     for tmp in stale_temporaries(run):
         tmp.unlink(missing_ok=True)
@@ -112,7 +126,15 @@ def resume(run: Path, run_config: dict, epochs: int) -> tuple[dict | None, bool]
 
 
 def restore(state: dict, model, optimizer, scheduler, scaler) -> tuple[list, float, int]:
-    """Load a ``last.pt`` state into the training objects; returns its history, best validation PSNR and epoch."""
+    """Load a ``last.pt`` state into the training objects.
+
+    Args:
+        state: :func:`resume`'s state.
+        model, optimizer, scheduler, scaler: the training objects, built as for a fresh run.
+
+    Returns:
+        ``(history, best validation PSNR, epoch)``, to go on from.
+    """
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -122,7 +144,14 @@ def restore(state: dict, model, optimizer, scheduler, scaler) -> tuple[list, flo
 
 
 def log_unreached(keep, start: int, epochs: int, steps_per_epoch: int, log) -> None:
-    """Say which snapshot steps of ``keep`` this training will not write: behind a resumed epoch, or past the end."""
+    """Say which snapshot steps of ``keep`` this training will not write: behind a resumed epoch, or past the end.
+
+    Args:
+        keep: the optimiser steps asked for (``keep_steps``).
+        start: the epoch the training starts from (0: fresh).
+        epochs, steps_per_epoch: the run's length.
+        log: a callable that takes one line (``print``).
+    """
     past = sorted(k for k in keep if k <= start * steps_per_epoch)
     beyond = sorted(k for k in keep if k > epochs * steps_per_epoch)
     if past:
@@ -132,7 +161,10 @@ def log_unreached(keep, start: int, epochs: int, steps_per_epoch: int, log) -> N
 
 
 def copy_state(state):
-    """A deep copy of a state dict, tensors cloned on their device (cheap on a GPU, unlike a write to disk)."""
+    """A deep copy of a state dict, tensors cloned on their device (cheap on a GPU, unlike a write to disk).
+
+    Example: ``copy_state(model.state_dict())``, kept while training goes on.
+    """
     return copy.deepcopy(state)
 
 
@@ -158,14 +190,29 @@ class PendingWrites:
             self.config_written = True
 
     def snapshot(self, model, step: int, epoch: float, images_seen: int) -> None:
-        """Write the weights of ``model`` after optimiser step ``step`` (``steps/step-<step>.pt``) now."""
+        """Write the weights of ``model`` after an optimiser step now (:func:`stainlib.checkpoints.snapshot_name`).
+
+        Args:
+            model: the model being trained.
+            step: the optimiser step just taken.
+            epoch: the (fractional) epoch it falls in, stored with the weights.
+            images_seen: the training images seen so far, stored with the weights.
+        """
         self._config()  # a snapshot is loaded against config.json: it comes with it
         state = {"model": model.state_dict(), "step": step, "epoch": epoch, "images_seen": images_seen}
         checkpoints.save_checkpoint(self.run, checkpoints.snapshot_name(step), {**state, "config": self.run_config})
 
     def epoch_done(self, model, optimizer, scheduler, scaler, history, best, improved: bool, final: bool) -> None:
-        """Keep the state after the epoch ``history[-1]`` (and its weights as the best, if ``improved``), copied;
-        write them when due (``final``: the run's last epoch)."""
+        """Keep the state after the epoch ``history[-1]`` (and its weights as the best, if ``improved``), copied; write
+        them when due.
+
+        Args:
+            model, optimizer, scheduler, scaler: the training objects.
+            history: the rows of ``history.csv`` so far.
+            best: the best validation PSNR so far.
+            improved: whether this epoch gave it.
+            final: whether this is the run's last epoch (then it is written at once).
+        """
         epoch = history[-1]["epoch"]
         if improved:
             self.best = {"model": copy_state(model.state_dict()), "epoch": epoch, "val_psnr": best}
@@ -185,7 +232,11 @@ class PendingWrites:
             self.flush()
 
     def flush(self) -> None:
-        """Write what is pending: ``best.pt``, then ``last.pt`` with ``history.csv``."""
+        """Write what is pending: ``best.pt``, then ``last.pt`` with ``history.csv``.
+
+        Raises:
+            OSError: a write failed; it is kept in ``failed`` too, and nothing more is written.
+        """
         try:
             if self.best is not None:
                 checkpoints.save_checkpoint(self.run, "best.pt", self.best)
@@ -203,7 +254,16 @@ class PendingWrites:
 
 
 def check_loss(values: list[float], epoch: int, lr: float) -> None:
-    """Stop the run (``FloatingPointError``) if a training loss of the epoch ``epoch`` (0-based) is not finite."""
+    """Stop the run if a training loss of the epoch is not finite.
+
+    Args:
+        values: the epoch's step losses.
+        epoch: the epoch, 0-based.
+        lr: the learning rate, for the message.
+
+    Raises:
+        FloatingPointError: a loss is NaN or infinite; the message names the epoch and step.
+    """
     bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
     if bad is not None:
         raise FloatingPointError(
@@ -212,7 +272,16 @@ def check_loss(values: list[float], epoch: int, lr: float) -> None:
 
 
 def check_psnr(val: float, epoch: int, lr: float) -> None:
-    """Stop the run (``FloatingPointError``) if the validation PSNR after the epoch ``epoch`` is not finite."""
+    """Stop the run if the validation PSNR after the epoch is not finite.
+
+    Args:
+        val: the validation PSNR (dB).
+        epoch: the epoch, 0-based.
+        lr: the learning rate, for the message.
+
+    Raises:
+        FloatingPointError: the PSNR is NaN or infinite.
+    """
     if not math.isfinite(val):
         raise FloatingPointError(
             f"validation PSNR is {val} at epoch {epoch + 1}: the weights are no longer finite; "

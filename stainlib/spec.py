@@ -45,6 +45,13 @@ def integer(low: int, high: int | None = None, why: str = ""):
 
     The command line turns its message into argparse's error, which names the flag (``argument --seed: must be from 0
     to ..., got -1``).
+
+    Args:
+        low, high: the bounds, inclusive (``high=None``: none).
+        why: words added to the error message.
+
+    Returns:
+        The parser, ``text -> int``: ``integer(0, 9)("3") == 3``.
     """
 
     def parse(text: str) -> int:
@@ -61,7 +68,10 @@ def integer(low: int, high: int | None = None, why: str = ""):
 
 
 def positive_number(text: str) -> float:
-    """A parser of one setting's text: a positive, finite number (``inf`` and ``nan`` are refused)."""
+    """A parser of one setting's text: a positive, finite number (``inf`` and ``nan`` are refused).
+
+    Example: ``positive_number("1e-3") == 0.001``; ``positive_number("0")`` raises ``ValueError``.
+    """
     try:
         value = float(text)
     except ValueError:
@@ -77,10 +87,19 @@ SEED = integer(0, MAX_SEED)
 
 def setting(default=dataclasses.MISSING, *, help: str, parse=None, choices=None, names=None, per_run=False):
     """A field of :class:`RunSpec` with what the command line needs to make its flag (``--image-size`` for
-    ``image_size``): ``help``; ``parse``, the parser of the flag's text (:func:`integer`, :func:`positive_number`);
-    ``choices``, the accepted values (a mapping's keys, read when the flag is made); ``names``, a registry whose keys
-    the help lists but the spec checks (the corruptions: a chapter may register one before it calls the command
-    line); ``per_run``, set by a sweep for each run of its grid (category, model, corruption, seed), not shared.
+    ``image_size``).
+
+    Args:
+        default: the field's default (none: the flag is required).
+        help: the flag's help.
+        parse: the parser of the flag's text (:func:`integer`, :func:`positive_number`).
+        choices: the accepted values (a mapping's keys, read when the flag is made).
+        names: a registry whose keys the help lists but the spec checks (the corruptions: a chapter may register one
+            before it calls the command line).
+        per_run: set by a sweep for each run of its grid (category, model, corruption, seed), not shared.
+
+    Returns:
+        A ``dataclasses.field`` with these in its ``metadata``.
     """
     meta = {"help": help, "parse": parse, "choices": choices, "names": names, "per_run": per_run}
     return dataclasses.field(default=default, metadata=meta)
@@ -166,23 +185,45 @@ class RunSpec:
         return run_name(self.model, self.corruption, self.seed, self.color)
 
     def folder(self, out) -> Path:
-        """The run folder under ``out``: ``<out>/<category>/<name>``."""
+        """The run folder under ``out``.
+
+        Example: ``RunSpec(data_root="d", category="bottle").folder("runs") == Path("runs/bottle/aesc-stain-s0")``.
+        """
         return Path(out) / self.category / self.name
 
     def replace(self, **changes) -> RunSpec:
+        """A copy with ``changes`` applied, checked as a new spec.
+
+        Example: ``spec.replace(seed=1).name == "aesc-stain-s1"`` for the default model and corruption.
+        """
         return dataclasses.replace(self, **changes)
 
     def with_budget(self, name: str) -> RunSpec:
-        """This spec with the epochs, samples per epoch and validation samples of the budget ``name``."""
+        """This spec with the epochs, samples per epoch and validation samples of the budget ``name``.
+
+        Args:
+            name: a key of :data:`BUDGETS` (``"paper"``: 250 epochs of 2,000 samples).
+
+        Returns:
+            The new spec.
+
+        Raises:
+            ValueError: the budget is unknown.
+        """
         if name not in BUDGETS:
             raise ValueError(f"unknown budget {name!r}; known: {', '.join(BUDGETS)}")
         return self.replace(**BUDGETS[name])
 
     def to_dict(self) -> dict:
+        """Every field by name: ``RunSpec(**spec.to_dict()) == spec``."""
         return dataclasses.asdict(self)
 
     def data_config(self) -> dict:
-        """The ``data`` part of ``config.json``: enough to read the same splits again."""
+        """The ``data`` part of ``config.json``: enough to read the same splits again.
+
+        Returns:
+            ``{"data_root", "category", "image_size", "color", "val_fraction", "split_seed"}``.
+        """
         return {
             "data_root": self.data_root,
             "category": self.category,
@@ -194,13 +235,23 @@ class RunSpec:
 
     @classmethod
     def from_config(cls, config: dict) -> RunSpec:
-        """The spec a run folder's ``config.json`` describes (the old layout too)."""
+        """The spec a run folder's ``config.json`` describes (the old layout too).
+
+        Example: ``RunSpec.from_config(read_config(run)).folder(out) == run`` for a run trained under ``out``.
+        """
         return cls(**stored_settings(config))
 
     def differences(self, stored: dict, extend: bool = True) -> list[str]:
         """The settings in which a run folder's ``config.json`` (``stored``) differs from this spec, one line each.
 
         With ``extend``, a spec with more epochs than the stored run is not a difference: it extends the run.
+
+        Args:
+            stored: a ``config.json``'s content.
+            extend: allow more epochs than the stored run has.
+
+        Returns:
+            One line per differing setting, ``"seed: 0 in the run folder, 1 now"``; ``[]`` when they agree.
         """
         old = stored_settings(stored)
         diffs = []
@@ -214,7 +265,11 @@ class RunSpec:
 
 
 def run_name(model: str, corruption: str, seed: int = 0, color: str = "gray") -> str:
-    """The one place a run folder name is made (:attr:`RunSpec.name` uses it; the tables look runs up by it)."""
+    """The one place a run folder name is made (:attr:`RunSpec.name` uses it; the tables look runs up by it).
+
+    Example: ``run_name("aesc", "stain", 2) == "aesc-stain-s2"``, ``run_name("ae", "drops", 0, "rgb") ==
+    "ae-drops-s0-rgb"``.
+    """
     return f"{model}-{corruption}-s{seed}" + ("-rgb" if color == "rgb" else "")
 
 
@@ -223,6 +278,12 @@ def stored_settings(config: dict) -> dict:
 
     Reads the layout before ``RunSpec`` too (``data.root`` and ``data.size``), as in the committed ``results/``, and
     gives ``decoder="legacy"`` to a config without the key (every run made before the decoder readings were named).
+
+    Args:
+        config: a ``config.json``'s content.
+
+    Returns:
+        ``{field: value}`` for the fields of :class:`RunSpec` (``None`` where the config has no value).
     """
     data, train = config.get("data", {}), config.get("train", {})
     return {
@@ -243,7 +304,10 @@ def stored_settings(config: dict) -> dict:
 
 
 def defaults() -> dict:
-    """The default of each :class:`RunSpec` field that has one, by name (the one place they are written)."""
+    """The default of each :class:`RunSpec` field that has one, by name (the one place they are written).
+
+    Example: ``defaults()["epochs"] == 250``.
+    """
     return {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
 
 

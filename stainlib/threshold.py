@@ -49,6 +49,17 @@ def threshold_at(clean_scores, fpr: float) -> tuple[float, int]:
     It is the (k+1)-th largest clean score, k = floor(fpr x n): flagging scores strictly above it flags at most k of
     the clean ones (fewer where scores tie).  With fewer than 1 / fpr scores, k is 0 and the threshold is the highest
     clean score: the rate that n clean images can resolve is 1 / n, not ``fpr``.
+
+    Args:
+        clean_scores: scores of clean images or pixels, any shape (a tensor or a sequence), finite.
+        fpr: the false-positive rate to allow, in (0, 1).
+
+    Returns:
+        ``(threshold, above)``: the threshold and how many clean scores lie strictly above it;
+        ``threshold_at([1., 2., 3., 4.], 0.25) == (3.0, 1)``.
+
+    Raises:
+        ValueError: ``fpr`` is outside (0, 1), there are no scores, or one is not finite.
     """
     if not 0 < fpr < 1:
         raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
@@ -63,7 +74,19 @@ def threshold_at(clean_scores, fpr: float) -> tuple[float, int]:
 
 
 def settings_and_root(run: Path, data_root=None) -> tuple[dict, Path]:
-    """A run's stored settings and the absolute data root its data is read from (``data_root`` overrides it)."""
+    """A run's stored settings and the absolute data root its data is read from.
+
+    Args:
+        run: the run folder.
+        data_root: a data root to use instead of the stored one (resolved), or ``None``.
+
+    Returns:
+        ``(settings, root)``: :func:`stainlib.spec.stored_settings` of its ``config.json``, and the root as a
+        :class:`~pathlib.Path`.
+
+    Raises:
+        RunError: the stored root is relative and no ``data_root`` is given.
+    """
     settings = stored_settings(read_config(run))
     root = Path(data_root).resolve() if data_root is not None else Path(settings["data_root"])
     if not root.is_absolute():
@@ -74,14 +97,31 @@ def settings_and_root(run: Path, data_root=None) -> tuple[dict, Path]:
 
 
 def validation_images(settings: dict, root: Path) -> torch.Tensor:
-    """The run's clean validation images, the split :func:`stainlib.runs.evaluate` reads."""
+    """The run's clean validation images, the split :func:`stainlib.runs.evaluate` reads.
+
+    Args:
+        settings, root: :func:`settings_and_root`'s pair.
+
+    Returns:
+        The ``(N, C, H, W)`` images in [0, 1].
+    """
     s = settings
     val = MVTecAD(root, s["category"], "val", size=s["image_size"], color=s["color"], seed=s["seed"])
     return val.tensors()["image"]
 
 
 def read_thresholds(run) -> dict:
-    """A run folder's ``threshold.json`` (``{map: record}``) after its checksum is checked; empty when it has none."""
+    """A run folder's ``threshold.json`` after its checksum is checked.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        ``{map: record}`` as :func:`thresholds` stores it; ``{}`` without the file.
+
+    Raises:
+        RunError: the file was changed after stainlib wrote it.
+    """
     run = Path(run)
     if not (run / THRESHOLDS).exists():
         return {}
@@ -120,6 +160,23 @@ def thresholds(
     The validation images are not fully unseen: they chose the best epoch (by PSNR), and for the combined map they
     also fit its normaliser, which lowers their scores, so new clean images exceed the threshold more often than
     ``fpr`` (the record's ``how`` says so).
+
+    Args:
+        run: the run folder.
+        method: the map, one of :data:`stainlib.detect.METHODS`.
+        fpr: the false-positive rate allowed on clean images, in (0, 1).
+        n_samples: the MC-dropout passes of the uncertainty map.
+        device: where to score, when ``model`` is not given.
+        data_root: a data root instead of the stored one.
+        model, val_images: the run's model and validation images, when the caller has them already.
+        log: where the line about an unwritable folder goes.
+
+    Returns:
+        The record: ``image_threshold``, ``pixel_threshold``, the clean images' false-positive rates, ``how`` in words
+        and what it was made from.
+
+    Raises:
+        ValueError: the map is unknown.
     """
     run = Path(run)
     if method not in METHODS:
@@ -181,6 +238,15 @@ def calibrated_metrics(
     """Precision, recall and F1 of the calibrated thresholds on a labelled test split (``stainlib evaluate``'s).
 
     Beside F1-max, which picks its threshold on the test labels, this is what a user who never saw a defect gets.
+
+    Args:
+        run, method, model, n_samples, data_root, val_images, fpr: as :func:`thresholds`.
+        pred_score, gt_label: ``(N,)`` image scores and labels (1: defective) of the test split.
+        anomaly_map, gt_mask: ``(N, 1, H, W)`` maps and ground-truth masks of the test split.
+
+    Returns:
+        ``{"image_threshold", "image_precision", "image_recall", "image_f1", "image_counts", "pixel_...", "fpr",
+        "n_val", "how"}``.
     """
     t = thresholds(run, method, fpr, n_samples, data_root=data_root, model=model, val_images=val_images)
     image = at_threshold(pred_score, gt_label, t["image_threshold"])
