@@ -31,6 +31,18 @@ def corruption_grid(
     With ``show_masks``, each corrupted image is followed by a row of the masks.  The same ``seed`` draws the same
     corruptions.  ``columns`` caps the models per block of rows: with more models, the figure wraps into blocks stacked
     one under the other, each starting with the images again, so that a page of about 750 px keeps the titles legible.
+
+    Args:
+        image: ``(B, C, H, W)`` in [0, 1].
+        names: corruption names (default: :data:`stainlib.noise.PAPER_CORRUPTIONS`).
+        seed, show_masks, columns: as above.
+        scale: inches per panel.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: ``columns`` is less than 1.
     """
     from .noise import PAPER_CORRUPTIONS, get_corruption
 
@@ -70,7 +82,16 @@ def corruption_grid(
 
 
 def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
-    """How one stain is built (the paper's Fig. 3): the ellipse, the jittered points, the periodic spline, the fill."""
+    """How one stain is built (the paper's Fig. 3): the ellipse, the jittered points, the periodic spline, the fill.
+
+    Args:
+        side: the image's side in pixels (the stain is drawn at its centre).
+        seed: the seed of the stain's shape.
+        scale: inches per panel.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`: the outline on the left, the filled pixels on the right.
+    """
     import math
 
     from .stain import Stain
@@ -111,7 +132,17 @@ def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
 
 
 def corruption_gallery(image: torch.Tensor, names=None, seeds=range(4), scale: float = 1.7):
-    """One row per model, one column per seed: the range of shapes each corruption model draws on ``image``."""
+    """One row per model, one column per seed: the range of shapes each corruption model draws on ``image``.
+
+    Args:
+        image: one ``(C, H, W)`` image in [0, 1].
+        names: corruption names (default: :data:`stainlib.noise.PAPER_CORRUPTIONS`).
+        seeds: the seeds, one column each.
+        scale: inches per panel.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
     from .noise import PAPER_CORRUPTIONS, get_corruption
 
     names = list(names or PAPER_CORRUPTIONS)
@@ -139,6 +170,19 @@ def readings_figure(
 
     One row per pair: the paper's reading and the authors' code's reading, and for models with a small mask (Drops) a
     ``zoom`` x ``zoom`` px crop around the mask's centre, so that the droplets can be seen at all.
+
+    Args:
+        image: one ``(C, H, W)`` image in [0, 1].
+        pairs: ``(paper's reading, code's reading)`` corruption names, one row each.
+        seed: the seed of every draw.
+        scale: inches per panel.
+        zoom: the crop's side in pixels.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: ``image`` is not ``(C, H, W)``.
     """
     from .noise import get_corruption
 

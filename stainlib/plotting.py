@@ -45,7 +45,15 @@ def _plt():
 
 
 def to_numpy_image(x: torch.Tensor):
-    """A ``(C, H, W)`` or ``(H, W)`` tensor in [0, 1] as an array for ``imshow`` (``(H, W)`` or ``(H, W, 3)``)."""
+    """A tensor in [0, 1] as an array for ``imshow``, clamped to [0, 1], on the CPU.
+
+    Args:
+        x: ``(C, H, W)`` with C = 1 or 3, or ``(H, W)``.
+
+    Returns:
+        An ``(H, W)`` array for one channel, else ``(H, W, 3)``:
+        ``to_numpy_image(torch.ones(3, 4, 5)).shape == (4, 5, 3)``.
+    """
     x = x.detach().float().cpu()
     if x.dim() == 3:
         x = x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
@@ -88,7 +96,17 @@ def _colorbar(fig, shown, axes, label=None, location="right"):
 
 
 def dataset_grid(items: list[dict], columns: int = 6, scale: float = 1.8, title: str | None = None):
-    """Show dataset items (dicts with ``image``, ``gt_mask``, ``defect_type``): images above, masks below."""
+    """Show dataset items: images above, their ground-truth masks below, titled by defect type.
+
+    Args:
+        items: :class:`~stainlib.data.MVTecAD` items (dicts with ``image``, ``gt_mask``, ``defect_type``).
+        columns: at most this many items are shown.
+        scale: inches per panel.
+        title: the figure's title, if any.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
     plt = _plt()
     columns = min(columns, len(items))
     fig, axes = plt.subplots(2, columns, figsize=(scale * columns, scale * 2.1), squeeze=False)
@@ -109,7 +127,15 @@ def read_history(path) -> dict[str, list[float]]:
 
 
 def history_plot(runs: dict, scale: float = 3.2):
-    """Training loss and validation PSNR against epochs for one or several runs ``{label: run_dir}``."""
+    """Training loss (log scale) and validation PSNR against epochs, one line per run.
+
+    Args:
+        runs: ``{label: run folder}``; each folder has a ``history.csv``.
+        scale: the figure's height in inches.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
     plt = _plt()
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(2.2 * scale, scale))
     for label, run in runs.items():
@@ -132,6 +158,16 @@ def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titl
     All arguments are ``(B, ., H, W)`` tensors; ``titles`` is an optional list of B row labels, written horizontally at
     the left.  Each anomaly map is drawn in :data:`MAP_CMAP` on one scale per column (0 to its maximum over the
     batch), read off the column's colour bar, so rows can be compared.
+
+    Args:
+        image, reconstruction: ``(B, C, H, W)`` in [0, 1].
+        residual, uncertainty: ``(B, 1, H, W)`` anomaly maps (:mod:`stainlib.detect`).
+        gt_mask: ``(B, 1, H, W)`` ground truth.
+        titles: B row labels, or ``None``.
+        scale: inches per panel.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
     """
     plt = _plt()
     b = image.shape[0]
@@ -185,6 +221,14 @@ def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 
 
     ``reconstructions`` maps a label to a ``(B, C, H, W)`` tensor; the rows are labelled horizontally at the left, and
     the residuals share one colour scale (:data:`MAP_CMAP`), read off one colour bar.
+
+    Args:
+        image: ``(B, C, H, W)`` in [0, 1]; ``gt_mask``: its ``(B, 1, H, W)`` ground truth.
+        reconstructions: ``{label: (B, C, H, W) reconstruction}``, one pair of rows each.
+        scale: inches per panel.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
     """
     plt = _plt()
     b = image.shape[0]
@@ -212,6 +256,15 @@ def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
 
     ``rows`` as :func:`stainlib.tables.seed_table` returns them.  A gap between two runs means something only where
     it is wider than the scatter of the dots.
+
+    Args:
+        rows: one per run and map, with ``network``, ``corruption``, ``method`` and ``values`` (``{seed:
+            {"image_auroc", "pixel_auroc"}}``).
+        title: the figure's title, if any.
+        scale: the figure's height in inches (about).
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(2.5 * scale, 1.2 * scale), sharey=True)
@@ -233,9 +286,19 @@ def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
 
 
 def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: float = 3.2):
-    """One panel per table (``{"I": make_table(...), "II": ...}``): a horizontal bar per model and map, ours beside
-    the paper's, for ``category``.  Labels are horizontal and at least 9 pt, so that the figure reads at the width of
-    the page's text column."""
+    """One panel per table: a horizontal bar per model and map, ours beside the paper's, for ``category``.
+
+    Labels are horizontal and at least 9 pt, so that the figure reads at the width of the page's text column.
+
+    Args:
+        tables: ``{"I": make_table(...), "II": ...}`` (:func:`stainlib.tables.make_table`'s dicts).
+        category: the row of each table to draw.
+        ours_label: the legend's word for our numbers.
+        scale: the figure's height in inches (about).
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
     plt = _plt()
     fig, axes = plt.subplots(
         1, len(tables), figsize=(2.6 * scale, 1.4 * scale), sharey=True, squeeze=False, layout="constrained"

@@ -34,6 +34,12 @@ def periodic_spline_coefficients(values: torch.Tensor) -> torch.Tensor:
     Returns ``(..., N, 4)`` holding ``(a, b, c, d)`` per segment, so that on segment k, with t in [0, 1),
     ``s(k + t) = a + b t + c t^2 + d t^3``.  The second derivatives solve the circulant system
     ``M[k-1] + 4 M[k] + M[k+1] = 6 (y[k-1] - 2 y[k] + y[k+1])``, solved by one batched matrix product.
+
+    Args:
+        values: ``(..., N)`` float values at the knots, N >= 3.
+
+    Returns:
+        The ``(..., N, 4)`` coefficients; ``coeffs[..., k, 0] == values[..., k]``.
     """
     n = values.shape[-1]
     inv = _circulant_inverse(n, values.dtype, values.device)
@@ -105,13 +111,30 @@ class Stain(CorruptionModel):
 
         The outline's radius is at most ``gain`` x the largest control radius, where ``gain`` is the largest row sum
         of absolute values of the linear map from control radii to sampled outline (exact for the spline as sampled).
+
+        Args:
+            height, width: the image's sides.
+
+        Returns:
+            The half-side in pixels.
         """
         hi = self.size[1] * min(height, width)
         radius = self._gain * max(hi * (1 + self.jitter), 0.25) * (1 + 1e-5)
         return int(math.ceil(radius + 3 * self.blur * hi)) + 2
 
     def sample(self, batch: int, height: int, width: int, generator: torch.Generator, device=None) -> dict:
-        """Draw the stain shapes for a batch; returns a dict of tensors (semi-axes in pixels, angle, centre, level)."""
+        """Draw the stain shapes for a batch.
+
+        Args:
+            batch, height, width: the batch size and the images' sides.
+            generator: the ``torch.Generator`` of the draws.
+            device: where the tensors go.
+
+        Returns:
+            A dict of per-image tensors: ``axes`` ``(B, 2)`` semi-axes in pixels, ``theta`` ``(B,)`` angle,
+            ``radii`` the jittered control radii, ``coeffs`` and ``table`` the outline's spline and sampled radii,
+            ``r_max``, ``center`` ``(B, 2)`` in (y, x) and ``level`` the grey level.
+        """
         side = min(height, width)
         lo, hi = self.size
         axes = _uniform((batch, 2), lo * side, hi * side, generator, device)
@@ -156,6 +179,15 @@ class Stain(CorruptionModel):
         ``half`` (at least :meth:`max_half` to be sure to hold every stain) or, by default, the smallest that holds
         this batch's stains (read back from the device).  With ``as_bool`` and no blur, the opacity is returned as the
         bool map it is (every stain pixel is opaque), without a float copy.
+
+        Args:
+            shapes: :meth:`sample`'s dict.
+            height, width: the image's sides.
+            half: the window's half-side, or ``None`` (the smallest that holds the batch's stains).
+            as_bool: return the bool map where there is no blur.
+
+        Returns:
+            ``(opacity (B, h, w), rows (B, h), cols (B, w))``.
         """
         center = shapes["center"]
         batch, device, dtype = center.shape[0], center.device, center.dtype
@@ -198,7 +230,15 @@ class Stain(CorruptionModel):
         return alpha, rows, cols
 
     def opacity(self, shapes: dict, height: int, width: int) -> torch.Tensor:
-        """Rasterise sampled shapes into a full-size opacity map ``(B, 1, H, W)`` in [0, 1]."""
+        """Rasterise sampled shapes into a full-size opacity map.
+
+        Args:
+            shapes: :meth:`sample`'s dict.
+            height, width: the image's sides.
+
+        Returns:
+            The ``(B, 1, H, W)`` opacity in [0, 1] (1: the stain's level replaces the pixel).
+        """
         alpha, rows, cols = self.window(shapes, height, width)
         full = alpha.new_zeros(alpha.shape[0], height, width)
         full[_batch_index(alpha), rows[:, :, None], cols[:, None, :]] = alpha
@@ -211,6 +251,13 @@ class Stain(CorruptionModel):
         is read back from the device).  On the CPU (without blur), the stains are sorted by size and rasterised in
         groups of :data:`GROUP`, each with a window just large enough for its largest stain, and only the pixels with
         a non-zero opacity are returned.  Both give the same opacity on every pixel.
+
+        Args:
+            shapes: :meth:`sample`'s dict.
+            height, width: the image's sides.
+
+        Returns:
+            ``(index, row, column, opacity)``, four ``(P,)`` tensors.
         """
         center = shapes["center"]
         if center.device.type != "cpu":
