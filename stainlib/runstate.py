@@ -234,6 +234,9 @@ class PendingWrites:
     def flush(self) -> None:
         """Write what is pending: ``best.pt``, then ``last.pt`` with ``history.csv``.
 
+        Example: ``pending.flush()`` when training stops early (Ctrl-C, an error): resuming goes on from the last
+        finished epoch.
+
         Raises:
             OSError: a write failed; it is kept in ``failed`` too, and nothing more is written.
         """

@@ -119,7 +119,10 @@ class TrainConfig:
 
     @classmethod
     def from_spec(cls, spec: RunSpec, out, **how) -> TrainConfig:
-        """The training settings of ``spec`` (those both classes have), trained into ``out``; ``how`` sets the rest."""
+        """The training settings of ``spec`` (those both classes have), trained into ``out``; ``how`` sets the rest.
+
+        Example: ``TrainConfig.from_spec(spec, "runs/x", device="cpu").epochs == spec.epochs``.
+        """
         shared = {name: getattr(spec, name) for name in _SPEC if name in cls.__dataclass_fields__}
         return cls(out=str(out), **shared, **how)
 
@@ -166,6 +169,8 @@ def train_step(model, clean, corrupted, optimizer, scaler, precision="fp32") -> 
 
     Returns the loss, left on the device: reading it back would make a GPU wait at every step.  ``scaler`` is
     :func:`stainlib.precision.grad_scaler`'s, which passes every call through except in fp16.
+    Example: ``train_step(model, x, corrupted, adam(model.parameters(), 1e-3, "cpu"), grad_scaler("cpu", "fp32"))``,
+    ``x`` and ``corrupted`` ``(B, C, H, W)`` in [0, 1].
     """
     with autocast(clean.device.type, precision):
         loss = F.mse_loss(model(corrupted).float(), clean)
