@@ -85,12 +85,13 @@ class BookSettings:
             f"{device_words(pick_device().type)})"
         )
 
-    def data_words(self, category=None) -> str:
+    def data_words(self, category=None, size=None) -> str:
         """The dataset of this profile's runs as a caption or a table header names it: ``synthetic `synth_cap`, 64
-        px`` or ``MVTec AD `bottle`, 256 px``."""
+        px`` or ``MVTec AD `bottle`, 256 px``; ``size`` names another image side than the profile's (a figure that
+        loads its images at 256 px, say)."""
         category = category or self.category
         kind = "synthetic" if is_synthetic_category(category) else "MVTec AD"
-        return f"{kind} `{category}`, {self.image_size} px"
+        return f"{kind} `{category}`, {size or self.image_size} px"
 
     def provenance(self, category=None) -> str:
         """:meth:`where` without its "this run (...)" wrapping: the provenance line of an evidence box."""

@@ -130,8 +130,9 @@ class TrainConfig:
 def adam(params, lr: float, device) -> torch.optim.Adam:
     """The trainer's optimiser: Adam, with the fused kernel on the CPU and CUDA.
 
-    The fused kernel (one pass over all parameters) is 1.5x faster per step than the per-tensor loop at 64 px on the
-    CPU, where torch does not pick it by itself; the same update rule, floats equal up to summation order.
+    The fused kernel updates all the parameters in one pass instead of looping over the tensors; on the CPU torch does
+    not pick it by itself.  The same update rule, floats equal up to summation order.  Whether it is faster depends on
+    the machine and the model's size: chapter 4, "Training", times one update of each on the machine that runs it.
     """
     return torch.optim.Adam(params, lr=lr, fused=torch.device(device).type in ("cpu", "cuda") or None)
 

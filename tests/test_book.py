@@ -135,3 +135,44 @@ def test_chapter_numbers_typed_in_docstrings_and_prose_are_the_numbers_the_site_
             if numbers.get(int(n), ("",))[0] != doc:
                 wrong.append(f"{path.name}: chapter {n} links {doc}")
     assert not wrong
+
+
+HIDDEN_INPUT = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
+
+
+def _names(source: str) -> tuple[set, set]:
+    """The names a cell's code defines and the names it reads (IPython magics and shell lines left out)."""
+    import ast
+
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    defined, used = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            defined.add(node.name)
+    return defined, used
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_visible_cells_run_on_their_own(entry):
+    """A student who types the cells the page shows, in order, can run them: no shown cell reads a name that only a
+    hidden cell (remove-input, hide-input, remove-cell) defines."""
+    import builtins
+
+    known, wrong = set(dir(builtins)) | {"display", "get_ipython"}, []
+    for kind, source, tags in cells(entry):
+        if kind != "code" or (set(tags) & HIDDEN_INPUT and "parameters" not in tags):
+            continue
+        defined, used = _names(source)
+        missing = used - known - defined
+        if missing:
+            wrong.append(f"{sorted(missing)} in the cell that starts {source.splitlines()[0]!r}")
+        known |= defined
+    assert not wrong, f"{entry}: shown cells read names defined only in hidden cells: {wrong}"
