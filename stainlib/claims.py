@@ -3,7 +3,7 @@ states the rule; chapter 3 measures the spread of an AUROC).
 
 A :class:`Claim` compares two numbers: ``ours`` (the side the claim says wins) against ``other``.  It **holds** when
 the difference is larger than the spread, **fails** when it is smaller than minus the spread, and is **within the
-noise** in between, whichever its sign.  The spread of a single-seed comparison of two AUROCs is the standard error
+spread** in between, whichever its sign.  The spread of a single-seed comparison of two AUROCs is the standard error
 of their difference on that many test images (Hanley and McNeil's formula, the two errors added in quadrature,
 :func:`single_run_spread`): a single run cannot tell a smaller difference from chance.
 
@@ -51,16 +51,16 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """``"holds"`` (beyond the spread), ``"fails"`` (the other way, beyond the spread) or ``"within the noise"``.
+        """``"holds"`` (beyond the spread), ``"fails"`` (the other way, beyond the spread) or ``"within the spread"``.
 
-        Symmetric: a difference the spread can explain is "within the noise" whichever its sign, so one pair of
+        Symmetric: a difference the spread can explain is "within the spread" whichever its sign, so one pair of
         numbers never gives "not shown" one way and "does not hold" the other.  With no spread (0), the sign decides.
         """
         if self.difference > self.spread:
             return "holds"
         if self.difference < -self.spread or (self.spread == 0 and self.difference <= 0):
             return "fails"
-        return "within the noise"
+        return "within the spread"
 
     @property
     def holds(self) -> bool:

@@ -52,23 +52,27 @@ def _cell(claim: Claim | None, kinds: list, digits: int = 3) -> str:
     becomes a numbered note (``kinds``, shared by the box, so that each kind is written once)."""
     if claim is None:
         return "—"
-    kind = claim.spread_kind or "no noise estimate"
+    kind = claim.spread_kind or "no spread estimate"
     if kind not in kinds:
         kinds.append(kind)
-    spread = f"noise {claim.spread:.{digits}f}" if claim.spread else "no noise estimate"
+    spread = f"spread {claim.spread:.{digits}f}" if claim.spread else "no spread estimate"
     return (
         f"{claim.ours:.{digits}f} vs {claim.other:.{digits}f} ({claim.difference:+.{digits}f}; {spread} "
         f"[{kinds.index(kind) + 1}]): **{claim.verdict}**"
     )
 
 
-_OWN_WORDS = {"holds": "holds", "within the noise": "not shown (within the noise)", "fails": "does not hold"}
+_OWN_WORDS = {"holds": "holds", "within the spread": "not shown (within the spread)", "fails": "does not hold"}
 _AGAINST_WORDS = {
     "holds": "the paper's text contradicted",
-    "within the noise": "the paper's text agreed with (within the noise)",
+    "within the spread": "the paper's text agreed with (within the spread)",
     "fails": "the paper's text contradicted, the other way",
 }
-_PAPER_WORDS = {"holds": "reproduced", "within the noise": "not reproduced (within the noise)", "fails": "contradicted"}
+_PAPER_WORDS = {
+    "holds": "reproduced",
+    "within the spread": "not reproduced (within the spread)",
+    "fails": "contradicted",
+}
 
 
 def _row_verdict(row: EvidenceRow) -> str:
@@ -115,12 +119,12 @@ def evidence_box(
         lines = ["No claim could be checked here."]
     body = "\n".join(lines)
     body += (
-        "\n\nEach cell: the side the claim says wins, against the other side, their difference and its noise; a claim "
-        "**holds** only when the difference is larger than its noise, **fails** when it is smaller than minus the "
-        "noise, and is **within the noise** in between."
+        "\n\nEach cell: the side the claim says wins, against the other side, their difference and its spread; a claim "
+        "**holds** only when the difference is larger than its spread, **fails** when it is smaller than minus the "
+        "spread, and is **within the spread** in between."
     )
     if kinds:
-        body += "\n\n**Noise.** " + " ".join(f"[{i}] {k}." for i, k in enumerate(kinds, 1))
+        body += "\n\n**Spread.** " + " ".join(f"[{i}] {k}." for i, k in enumerate(kinds, 1))
     if provenance:
         body += "\n\n**Provenance.**\n\n" + "\n".join(f"- *{src}*: {words}" for src, words in provenance.items())
     for note in notes:
