@@ -15,14 +15,17 @@ import math
 from pathlib import Path
 
 from .claims import Claim, check, single_run_spread
+from .collect import bottle_claims, committed_aurocs
 from .describe import run_where
 from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
-from .runs import read_step_metrics
-from .spec import BUDGETS
+from .runs import read_config, read_step_metrics
+from .spec import BUDGETS, stored_settings
 
 __all__ = [
     "COLUMNS",
     "authors_budget",
+    "bottle_aurocs",
+    "bottle_evidence",
     "budget_claims",
     "claim_onsets",
     "claims_at",
@@ -236,3 +239,63 @@ def onset_markdown(onsets, data_words: str) -> str:
         start = "not at any budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
         lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
     return "\n".join(lines)
+
+
+def bottle_evidence(results) -> dict | None:
+    """The real-bottle column of a chapter's evidence box: the budget study's largest budget where it is committed
+    (``results/bottle/budget``), else the committed grid (``results/bottle``); None where neither is.
+
+    Args:
+        results: the results folder (``results/`` of the checkout).
+    Returns:
+        ``{"where": str, "claims": {key: Claim}, "decoders": set}``: the provenance line, the claims, and the
+        decoders of the runs they were read from (``{"paper"}`` for the study).
+    """
+    results = Path(results)
+    study = budget_claims(results / "bottle" / "budget")
+    if study:
+        return {
+            "where": f"{study['where']}, in `results/bottle/budget`",
+            "claims": study["claims"],
+            "decoders": {"paper"},
+        }
+    grid = bottle_claims(results)
+    if grid is None:
+        return None
+    decoders = {stored_settings(read_config(r))["decoder"] for r in (results / "bottle").glob("aesc-stain-s[0-9]")}
+    return {
+        "where": f"the committed runs in `results/bottle` ({grid['where']})",
+        "claims": grid["claims"],
+        "decoders": decoders,
+    }
+
+
+def bottle_aurocs(results, runs, map_name: str = "residual") -> tuple[dict, str]:
+    """The real bottle AUROCs a page sets beside its own run's: from the budget study's largest budget where the study
+    holds every one of ``runs``, else seed 0 of the committed grid.
+
+    Args:
+        results: the results folder (``results/`` of the checkout).
+        runs: run names such as ``"aesc-stain"`` (network-corruption).
+        map_name: ``"residual"`` or ``"uncertainty"``.
+    Returns:
+        ``({run: (image AUROC, pixel AUROC)}, words)``, ``words`` naming the source for a table header, e.g.
+        ``"2,000 steps, the paper's decoder"``; ``({}, "")`` where neither source has them.
+    """
+    results = Path(results)
+    csv_path = results / "bottle" / "budget" / "budget.csv"
+    if csv_path.exists():
+        rows = read_budget(csv_path)
+        top = max(r["steps"] for r in rows)
+        found = {
+            f"{r['network']}-{r['corruption']}": (r["image_auroc"], r["pixel_auroc"])
+            for r in rows
+            if r["steps"] == top and r["map"] == map_name and r["seed"] == 0
+        }
+        if all(run in found for run in runs):
+            return {run: found[run] for run in runs}, f"{top:,} steps, the paper's decoder"
+    grid = committed_aurocs(results / "bottle", runs, map_name)
+    if not grid:
+        return {}, ""
+    config = read_config(results / "bottle" / f"{next(iter(grid))}-s0")
+    return grid, f"{config['budget']['steps']:,} steps, seed 0, the `{stored_settings(config)['decoder']}` decoder"

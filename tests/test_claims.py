@@ -243,9 +243,9 @@ def test_the_evidence_box_is_one_collapsed_admonition_holding_one_table_with_the
 
 def test_each_cell_of_the_evidence_box_shows_both_numbers_the_difference_its_spread_and_the_computed_verdict():
     row = next(line for line in _box().splitlines() if line.startswith("| A > B |")).split(" | ")
-    assert row[1] == "0.90 vs 0.80 (+0.10; noise 0.01 [1]): **holds**"  # the paper: two decimals, as printed
-    assert row[2] == "0.850 vs 0.700 (+0.150; noise 0.030 [2]): **holds**"
-    assert row[3] == "0.600 vs 0.700 (-0.100; noise 0.050 [3]): **fails**"
+    assert row[1] == "0.90 vs 0.80 (+0.10; spread 0.01 [1]): **holds**"  # the paper: two decimals, as printed
+    assert row[2] == "0.850 vs 0.700 (+0.150; spread 0.030 [2]): **holds**"
+    assert row[3] == "0.600 vs 0.700 (-0.100; spread 0.050 [3]): **fails**"
 
 
 def test_the_evidence_box_states_each_spread_kind_and_each_source_provenance_once():

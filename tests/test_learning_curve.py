@@ -106,3 +106,32 @@ def test_budget_claims_check_the_committed_study_at_its_largest_budget_on_its_ow
     assert found["claims"] == expected and expected  # the same claims, and at least one is checked
     assert "MVTec AD `bottle`" in found["where"] and f"{found['steps']:,} steps" in found["where"]
     assert budget_claims(study / "missing") is None
+
+
+def test_the_real_bottle_column_falls_back_to_the_committed_grid_only_where_no_budget_study_is_committed(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from stainlib.collect import bottle_claims
+    from stainlib.learning_curve import bottle_aurocs, bottle_evidence, budget_claims
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    with_study = bottle_evidence(results)
+    assert with_study["claims"] == budget_claims(results / "bottle" / "budget")["claims"]
+    assert with_study["decoders"] == {"paper"} and "results/bottle/budget" in with_study["where"]
+    grid_only = tmp_path / "results"
+    shutil.copytree(results / "bottle", grid_only / "bottle", ignore=shutil.ignore_patterns("budget"))
+    fallback = bottle_evidence(grid_only)
+    assert fallback["claims"] == bottle_claims(grid_only)["claims"] and "budget" not in fallback["where"]
+    # AUROCs for a page's table: the study where it holds every run asked for, the grid otherwise, and the header
+    # words say which.
+    values, words = bottle_aurocs(results, ["aesc-stain"], "uncertainty")
+    study_rows = [r for r in read_budget(results / "bottle" / "budget" / "budget.csv") if r["map"] == "uncertainty"]
+    top = max(study_rows, key=lambda r: r["steps"])
+    assert values == {"aesc-stain": (top["image_auroc"], top["pixel_auroc"])} and f"{top['steps']:,} steps" in words
+    values, words = bottle_aurocs(grid_only, ["aesc-stain"], "uncertainty")
+    assert "seed 0" in words and values["aesc-stain"] != (top["image_auroc"], top["pixel_auroc"])
+    assert bottle_evidence(tmp_path / "nothing") is None and bottle_aurocs(tmp_path / "nothing", ["ae-none"]) == (
+        {},
+        "",
+    )
