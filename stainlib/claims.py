@@ -102,4 +102,5 @@ def single_run_spread(a: float, b: float, n_good: int, n_defective: int) -> tupl
         ``(standard error of a - b, its kind in words)``, ready for :func:`check`'s last two arguments.
     """
     se = math.hypot(auroc_se(a, n_good, n_defective), auroc_se(b, n_good, n_defective))
-    return se, f"one standard error for {n_good} good and {n_defective} defective test images (one seed)"
+    kind = f"the two AUROCs' standard errors in quadrature, for {n_good} good and {n_defective} defective test images"
+    return se, kind + " (one seed)"

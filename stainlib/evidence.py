@@ -16,7 +16,7 @@ from .paper import AGAINST_THE_PAPER, SHORT
 __all__ = ["PAPER_PROVENANCE", "EvidenceRow", "evidence_box", "evidence_rows", "show_evidence"]
 
 PAPER_PROVENANCE = (
-    "the paper's Tables I-III (Collin and De Vleeschouwer, 2020), MVTec AD `bottle` row, 256 px, its authors' "
+    "the paper's Tables I-III (Collin and De Vleeschouwer, 2021), MVTec AD `bottle` row, 256 px, its authors' "
     "budget, printed to two decimals: a difference of 0.01 or less shows nothing"
 )
 """What the paper's column of an evidence box is, in words."""

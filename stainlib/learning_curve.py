@@ -39,11 +39,11 @@ COLUMNS = ["network", "corruption", "seed", "steps", "images_seen", "map", "imag
 
 _LEVELS = ("image", "pixel")
 _TABLE = {"image": "I", "pixel": "II"}
-_STYLE = {
-    ("aesc", "stain", "residual"): ("C0", "-"),
-    ("aesc", "stain", "uncertainty"): ("C1", "-"),
-    ("aesc", "none", "residual"): ("C2", "--"),
-    ("ae", "none", "residual"): ("C3", "-."),
+_STYLE = {  # the runs the claims of Tables I and II compare: a colour and a marker each (dashed: the paper's)
+    ("aesc", "stain", "residual"): ("C0", "o"),
+    ("aesc", "stain", "uncertainty"): ("C1", "s"),
+    ("aesc", "none", "residual"): ("C2", "^"),
+    ("ae", "none", "residual"): ("C3", "D"),
 }
 
 
@@ -101,26 +101,27 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
         rows: :func:`read_budget`'s rows.
         category, dataset: where the paper's numbers are looked up (dashed lines in the run's colour).
         seed: the seed whose runs are drawn.
-        runs: the ``(network, corruption, map)`` lines to draw, by default every one the rows hold.
+        runs: the ``(network, corruption, map)`` lines to draw, by default those the claims of Tables I and II
+            compare (AESc + stain by both maps, AESc + none and AE + none by the residual) that the rows hold.
     Returns:
         The matplotlib figure; a dotted vertical line marks the authors' budget.
     """
     import matplotlib.pyplot as plt
 
     curves = _curves(rows, seed)
-    runs = [r for r in (runs or _STYLE) if r in curves] + [r for r in curves if runs is None and r not in _STYLE]
+    runs = [r for r in (runs or _STYLE) if r in curves]
     authors = authors_budget()["images_seen"]
     fig, axes = plt.subplots(1, 2, figsize=(2.6 * scale, 1.3 * scale), sharey=True, layout="constrained")
     for ax, level in zip(axes, _LEVELS):
         paper = paper_numbers(_TABLE[level])
         for k, run in enumerate(runs):
             network, corruption, name = run
-            color, style = _STYLE.get(run, (f"C{4 + k}", ":"))
+            color, marker = _STYLE.get(run, (f"C{4 + k}", "v"))
             points = curves[run]
             x = [p[0] for p in points]
             y = [p[1 if level == "image" else 2] for p in points]
             label = f"{NETWORKS[network]} + {corruption}, {name}"
-            ax.plot(x, y, style, marker="o", markersize=4, color=color, label=label)
+            ax.plot(x, y, "-", marker=marker, markersize=5, color=color, label=label)
             theirs = paper.get((dataset, category, name, NETWORKS[network], corruption))
             if theirs is not None:
                 ax.hlines(theirs, x[0], authors, colors=color, linestyles=(0, (4, 3)), linewidth=1, alpha=0.7)
@@ -231,12 +232,13 @@ def onset_markdown(onsets, data_words: str) -> str:
     """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin at the
     largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed 0"``)."""
     lines = [
-        f"| claim ({data_words}) | holds from (images seen) | largest budget: difference | one standard error |",
+        f"| claim ({data_words}) | the winner leads beyond the spread from (images seen) | largest budget: difference "
+        "| spread (two standard errors in quadrature) |",
         "|---|---|---|---|",
     ]
     for o in onsets:
         images, steps, diff, spread, _ = o["points"][-1]
-        start = "not at any budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
+        start = "no budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
         lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ dataset and category: a synthetic ``wood`` is not compared with MVTec AD's ``woo
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 from pathlib import Path
 
@@ -56,6 +57,16 @@ def _budget_text(config: dict) -> str:
     if not b:
         return "–"
     return f"{budget_text(b, config['train']['batch_size'])}, {b['val_samples']} validation samples"
+
+
+def _steps_words(prov: dict) -> str:
+    """``", 220 steps, the `legacy` decoder"``: the budget and decoder a page's table title names, where the runs
+    share them."""
+    steps = {m.group(1) for b in prov["budget"] if (m := re.search(r"([\d,]+) steps", b))}
+    words = f", {steps.pop()} steps" if len(steps) == 1 and len(prov["budget"]) == 1 else ""
+    if len(prov["decoder"]) == 1:
+        words += ", the paper's decoder" if prov["decoder"][0] == "paper" else f", the `{prov['decoder'][0]}` decoder"
+    return words
 
 
 def _mean(values):
@@ -166,7 +177,7 @@ def _markdown(table, rows, columns, prov, data: str | None = None) -> str:
     head = "| category | model | " + " | ".join(f"{m} | paper" for m in methods) + " |"
     title = (
         f"Table {table}: {_METRIC_WORDS.get(prov['metric'], prov['metric'])}"
-        + (f" on {data}, seed {prov['seed']} of each run" if data else "")
+        + (f" on {data}, seed {prov['seed']} of each run{_steps_words(prov)}" if data else "")
         + ", ours beside the paper's (– where the paper has no such number)."
     )
     lines = [
