@@ -94,7 +94,7 @@ def _curves(rows, seed: int = 0) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed: int = 0, runs=None, scale=3.2):
+def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed: int = 0, runs=None, scale=2.8):
     """AUROC against images seen (log scale), one panel per level, one line per (network, corruption, map).
 
     Args:
