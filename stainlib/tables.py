@@ -9,7 +9,6 @@ dataset and category: a synthetic ``wood`` is not compared with MVTec AD's ``woo
 from __future__ import annotations
 
 import csv
-import re
 import subprocess
 from pathlib import Path
 
@@ -62,8 +61,8 @@ def _budget_text(config: dict) -> str:
 def _steps_words(prov: dict) -> str:
     """``", 220 steps, the `legacy` decoder"``: the budget and decoder a page's table title names, where the runs
     share them."""
-    steps = {m.group(1) for b in prov["budget"] if (m := re.search(r"([\d,]+) steps", b))}
-    words = f", {steps.pop()} steps" if len(steps) == 1 and len(prov["budget"]) == 1 else ""
+    one_budget = len(prov["steps"]) == 1 and len(prov["budget"]) == 1
+    words = f", {prov['steps'][0]} steps" if one_budget else ""
     if len(prov["decoder"]) == 1:
         words += ", the paper's decoder" if prov["decoder"][0] == "paper" else f", the `{prov['decoder'][0]}` decoder"
     return words
@@ -86,7 +85,7 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
     metric, columns = TABLE_COLUMNS[table]
     paper = paper_numbers(table)
     categories = sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*/metrics.json")))
-    provenance = {k: set() for k in ("data", "size", "epochs", "budget", "device", "color", "decoder")}
+    provenance = {k: set() for k in ("data", "size", "epochs", "budget", "steps", "device", "color", "decoder")}
     rows, used = [], []
     for cat in categories:
         row, dataset = {"category": cat}, "mvtec_ad"
@@ -103,14 +102,18 @@ def make_table(results, table: str = "I", seed: int = 0, color: str = "gray", wr
                 provenance["size"].add(s["image_size"])
                 provenance["color"].add(s["color"])
                 unfinished = ours.get("unfinished")
+                budget = config.get("budget")
                 if unfinished:  # evaluated before its last epoch (--unfinished): what was trained
+                    budget = ours.get("budget") or budget
                     provenance["epochs"].add(unfinished["epochs_trained"])
-                    text = _budget_text({**config, "budget": ours.get("budget") or config.get("budget")})
+                    text = _budget_text({**config, "budget": budget})
                     done, planned = unfinished["epochs_trained"], unfinished["epochs_planned"]
                     provenance["budget"].add(f"{text} (unfinished: {done} of {planned} epochs)")
                 else:
                     provenance["epochs"].add(s["epochs"])
                     provenance["budget"].add(_budget_text(config))
+                if budget:
+                    provenance["steps"].add(f"{budget['steps']:,}")
                 provenance["device"].add(ours["device"])
                 provenance["decoder"].add(s.get("decoder", "paper"))
             row[f"{meth}/{net}/{cor}"] = None if ours is None else ours[metric]
