@@ -11,15 +11,15 @@ and II, the smallest budget from which the claim holds at every larger budget st
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 from .claims import Claim, check, single_run_spread
 from .collect import bottle_claims, committed_aurocs
 from .describe import run_where
+from .epochs import budget
 from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
 from .runs import read_config, read_step_metrics
-from .spec import BUDGETS, stored_settings
+from .spec import BUDGETS, defaults, stored_settings
 
 __all__ = [
     "COLUMNS",
@@ -77,10 +77,10 @@ def read_budget(path) -> list[dict]:
 
 
 def authors_budget() -> dict:
-    """The authors' training budget (``spec.BUDGETS["paper"]``) in steps of 16 and images seen."""
+    """The authors' training budget (``spec.BUDGETS["paper"]``) in steps of the default batch and images seen."""
     paper = BUDGETS["paper"]
-    steps = paper["epochs"] * math.ceil(paper["samples_per_epoch"] / 16)
-    return {"steps": steps, "images_seen": paper["epochs"] * paper["samples_per_epoch"]}
+    b = budget(paper["samples_per_epoch"], 0, paper["epochs"], defaults()["batch_size"], paper["samples_per_epoch"])
+    return {"steps": b["steps"], "images_seen": b["images_seen"]}
 
 
 def _curves(rows, seed: int = 0) -> dict:
@@ -164,7 +164,11 @@ def claims_at(rows, images: int, n_good: int, n_defective: int, seed: int = 0) -
     Returns:
         ``{claim key: Claim}`` for the claims whose two sides were both scored at that budget.
     """
-    sides = _sides(rows, seed)
+    return _claims_at(_sides(rows, seed), images, n_good, n_defective)
+
+
+def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[str, Claim]:
+    """:func:`claims_at` on :func:`_sides`' table, which :func:`claim_onsets` builds once for every budget."""
     out = {}
     for key, (win, lose) in SIDES.items():
         if (*win, images) in sides and (*lose, images) in sides:
@@ -185,8 +189,9 @@ def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dic
         ``points`` (``[(images_seen, steps, difference, spread, holds)]`` by budget) and ``from_images`` (the
         smallest budget from which it holds at every larger one studied, or ``None``).
     """
-    steps = {k[-1]: v[1] for k, v in _sides(rows, seed).items()}
-    by_budget = {images: claims_at(rows, images, n_good, n_defective, seed) for images in sorted(steps)}
+    sides = _sides(rows, seed)
+    steps = {k[-1]: v[1] for k, v in sides.items()}
+    by_budget = {images: _claims_at(sides, images, n_good, n_defective) for images in sorted(steps)}
     out = []
     for key in SIDES:
         points = [
@@ -250,8 +255,9 @@ def bottle_evidence(results) -> dict | None:
     Args:
         results: the results folder (``results/`` of the checkout).
     Returns:
-        ``{"where": str, "claims": {key: Claim}, "decoders": set}``: the provenance line, the claims, and the
-        decoders of the runs they were read from (``{"paper"}`` for the study).
+        ``{"where": str, "claims": {key: Claim}, "decoders": set, "source": str, "steps": int}``: the provenance
+        line, the claims, the decoders of the runs they were read from (``{"paper"}`` for the study), which source
+        (``"budget study"`` or ``"grid"``) and the optimiser steps of its runs.
     """
     results = Path(results)
     study = budget_claims(results / "bottle" / "budget")
@@ -260,15 +266,19 @@ def bottle_evidence(results) -> dict | None:
             "where": f"{study['where']}, in `results/bottle/budget`",
             "claims": study["claims"],
             "decoders": {"paper"},
+            "source": "budget study",
+            "steps": study["steps"],
         }
     grid = bottle_claims(results)
     if grid is None:
         return None
-    decoders = {stored_settings(read_config(r))["decoder"] for r in (results / "bottle").glob("aesc-stain-s[0-9]")}
+    configs = [read_config(r) for r in (results / "bottle").glob("aesc-stain-s[0-9]")]
     return {
         "where": f"the committed runs in `results/bottle` ({grid['where']})",
         "claims": grid["claims"],
-        "decoders": decoders,
+        "decoders": {stored_settings(c)["decoder"] for c in configs},
+        "source": "grid",
+        "steps": configs[0]["budget"]["steps"],
     }
 
 
