@@ -59,6 +59,7 @@ __all__ = [
     "new_model",
     "read_config",
     "read_metrics",
+    "figure_name",
     "read_step_metrics",
     "train",
 ]
@@ -79,6 +80,12 @@ def read_metrics(run) -> dict:
 
 def _metrics_name(step: int | None) -> str:
     return "metrics.json" if step is None else f"{SNAPSHOTS}/metrics-{int(step):06d}.json"
+
+
+def figure_name(map_name: str, step: int | None = None) -> str:
+    """The figure ``evaluate`` saves for ``map_name``, relative to the run folder: ``figure_residual.png``, or
+    ``steps/figure_residual-002000.png`` for the snapshot of step 2,000."""
+    return f"figure_{map_name}.png" if step is None else f"{SNAPSHOTS}/figure_{map_name}-{int(step):06d}.png"
 
 
 def read_step_metrics(run) -> dict:
@@ -355,9 +362,8 @@ def _evaluate_locked(run, method, n_samples, device, data_root, figure, spec, lo
             run, method, model, pred_score, labels, anomaly_map, test["gt_mask"], n_samples, root, val, fpr
         )
     if figure:
-        name = f"figure_{method}.png" if at_step is None else f"{SNAPSHOTS}/figure_{method}-{at_step:06d}.png"
         fig = evaluation_figure(test, maps, pred_score, model, n_samples)
-        fig.savefig(run / name, dpi=80)
+        fig.savefig(run / figure_name(method, at_step), dpi=80)
         import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
 
         plt.close(fig)
