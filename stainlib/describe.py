@@ -16,7 +16,7 @@ from .runs import read_metrics
 from .spec import stored_settings
 from .synthetic import is_synthetic_category
 
-__all__ = ["budget_text", "device_words", "run_where"]
+__all__ = ["budget_text", "decoder_words", "device_words", "run_where"]
 
 
 def budget_text(budget: dict, batch_size: int) -> str:
@@ -32,6 +32,12 @@ def budget_text(budget: dict, batch_size: int) -> str:
         f"{b['epochs']} epoch{'s' if b['epochs'] != 1 else ''} of {epoch} in batches of {batch_size}: "
         f"{b['steps']:,} step{'s' if b['steps'] != 1 else ''}, {b['images_seen']:,} images seen"
     )
+
+
+def decoder_words(decoder: str) -> str:
+    """``"the paper's decoder"`` or ``"the `legacy` decoder"``: a decoder reading (:data:`stainlib.models.DECODERS`)
+    as a sentence or a table title names it."""
+    return "the paper's decoder" if decoder == "paper" else f"the `{decoder}` decoder"
 
 
 def device_words(device: str) -> str:
@@ -60,6 +66,6 @@ def run_where(run, n_train: int | None = None, per_run: bool = False) -> str:
         f"{kind} `{s['category']}`, {s['image_size']} px {s['color']}, "
         f"{budget_text(b, s['batch_size'])}"
         + (" per run" if per_run else f", seed {s['seed']}")
-        + (f", `{s['decoder']}` decoder" if s.get("decoder", "paper") != "paper" else ", the paper's decoder")
+        + f", {decoder_words(s.get('decoder', 'paper'))}"
         + (f", trained on {device_words(device)}" if device else "")
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .claims import Claim, check, single_run_spread
 from .collect import bottle_claims, committed_aurocs
-from .describe import run_where
+from .describe import decoder_words, run_where
 from .epochs import budget
 from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
 from .runs import read_config, read_step_metrics
@@ -138,73 +138,98 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
     return fig
 
 
-def _sides(rows, seed: int) -> dict:
-    """``{(network, corruption, map, level, images_seen): (auroc, steps)}`` of seed ``seed``."""
-    out = {}
-    for r in rows:
-        if r["seed"] == seed:
+def _sides(rows, seeds=None) -> dict:
+    """``{(network, corruption, map, level, images_seen): ([auroc per seed], steps)}`` of the seeds in ``seeds``
+    (``None``: every seed the rows hold), each list in the order of the seeds."""
+    out: dict = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if seeds is None or r["seed"] in seeds:
             for level in _LEVELS:
-                out[(r["network"], r["corruption"], r["map"], level, r["images_seen"])] = (
-                    r[f"{level}_auroc"],
-                    r["steps"],
-                )
+                key = (r["network"], r["corruption"], r["map"], level, r["images_seen"])
+                values = out.get(key, ([], None))[0] + [r[f"{level}_auroc"]]
+                out[key] = (values, r["steps"])
     return out
 
 
-def claims_at(rows, images: int, n_good: int, n_defective: int, seed: int = 0) -> dict[str, Claim]:
+def claims_at(rows, images: int, n_good: int, n_defective: int, seeds=None) -> dict[str, Claim]:
     """The claims of Tables I and II (``paper.SIDES``) checked at the budget of ``images`` images seen.
 
-    Each is a :class:`stainlib.claims.Claim` whose spread is one standard error of the difference of two single-run
-    AUROCs on the same ``n_good`` good and ``n_defective`` defective test images (Hanley and McNeil; the image-level
-    formula, a rough scale for pixel AUROCs, whose pixels are not independent).
+    Each side is the mean over the seeds it was scored with.  Where a side has several seeds, a claim's spread is
+    the larger standard deviation over seeds of its two sides, as :func:`stainlib.collect.run_claims` reads a seed
+    study; where both have one, it is the standard error of the difference of two single-run AUROCs on the same
+    ``n_good`` good and ``n_defective`` defective test images (Hanley and McNeil, the two errors in quadrature; the
+    image-level formula, a rough scale for pixel AUROCs, whose pixels are not independent).
 
     Args:
-        rows: :func:`read_budget`'s rows; seed ``seed`` is used.
+        rows: :func:`read_budget`'s rows.
         images: the budget, in training images seen.
+        n_good, n_defective: the test images the AUROCs were measured on.
+        seeds: the seeds used (``None``: all the rows hold).
     Returns:
         ``{claim key: Claim}`` for the claims whose two sides were both scored at that budget.
     """
-    return _claims_at(_sides(rows, seed), images, n_good, n_defective)
+    return _claims_at(_sides(rows, seeds), images, n_good, n_defective)
 
 
 def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[str, Claim]:
     """:func:`claims_at` on :func:`_sides`' table, which :func:`claim_onsets` builds once for every budget."""
+    import statistics
+
     out = {}
     for key, (win, lose) in SIDES.items():
         if (*win, images) in sides and (*lose, images) in sides:
-            a, b = sides[(*win, images)][0], sides[(*lose, images)][0]
-            out[key] = check(STATEMENTS[key], a, b, *single_run_spread(a, b, n_good, n_defective))
+            va, vb = sides[(*win, images)][0], sides[(*lose, images)][0]
+            a, b = statistics.mean(va), statistics.mean(vb)
+            several = [v for v in (va, vb) if len(v) > 1]
+            if several:
+                spread = max(statistics.stdev(v) for v in several)
+                kind = (
+                    f"the larger standard deviation over seeds of the two sides ({len(va)} and {len(vb)} seeds, "
+                    "each side their mean)"
+                )
+                out[key] = check(STATEMENTS[key], a, b, spread, kind)
+            else:
+                out[key] = check(STATEMENTS[key], a, b, *single_run_spread(a, b, n_good, n_defective))
     return out
 
 
-def claim_onsets(rows, n_good: int, n_defective: int, seed: int = 0) -> list[dict]:
+def claim_onsets(rows, n_good: int, n_defective: int, seeds=None) -> list[dict]:
     """For each claim of Tables I and II (``paper.SIDES``), where it holds along the budget study (the claims and
     their spread as :func:`claims_at` checks them at each budget).
 
     Args:
-        rows: :func:`read_budget`'s rows; seed ``seed`` is used.
+        rows: :func:`read_budget`'s rows.
         n_good, n_defective: the test images the AUROCs were measured on.
+        seeds: the seeds used (``None``: all the rows hold).
     Returns:
         One dict per claim whose two sides were both studied: ``key``, ``short`` (the claim in a few words),
-        ``points`` (``[(images_seen, steps, difference, spread, holds)]`` by budget) and ``from_images`` (the
-        smallest budget from which it holds at every larger one studied, or ``None``).
+        ``points`` (``[(images_seen, steps, difference, spread, holds)]`` by budget), ``spread_kind`` (how the spread
+        of the largest budget was computed) and ``from_images`` (the smallest budget from which it holds at every
+        larger one studied, or ``None``).
     """
-    sides = _sides(rows, seed)
+    sides = _sides(rows, seeds)
     steps = {k[-1]: v[1] for k, v in sides.items()}
     by_budget = {images: _claims_at(sides, images, n_good, n_defective) for images in sorted(steps)}
     out = []
     for key in SIDES:
-        points = [
-            (i, steps[i], c[key].difference, c[key].spread, c[key].holds) for i, c in by_budget.items() if key in c
-        ]
-        if not points:
+        claims = [(i, c[key]) for i, c in by_budget.items() if key in c]
+        if not claims:
             continue
+        points = [(i, steps[i], c.difference, c.spread, c.holds) for i, c in claims]
         onset = None
         for images, *_, holds in reversed(points):
             if not holds:
                 break
             onset = images
-        out.append({"key": key, "short": SHORT[key], "points": points, "from_images": onset})
+        out.append(
+            {
+                "key": key,
+                "short": SHORT[key],
+                "points": points,
+                "spread_kind": claims[-1][1].spread_kind,
+                "from_images": onset,
+            }
+        )
     return out
 
 
@@ -228,7 +253,12 @@ def budget_claims(study) -> dict | None:
     run = study / f"{first['network']}-{first['corruption']}-s{first['seed']}"
     counts = next(iter(read_step_metrics(run)[steps].values()))
     runs = sorted({f"{NETWORKS[r['network']]} + {r['corruption']}" for r in rows if r["images_seen"] == images})
-    where = f"the budget study's {' and '.join(runs)} at their largest budget ({run_where(run, per_run=True)}, seed 0)"
+    seeds = sorted({r["seed"] for r in rows if r["images_seen"] == images})
+    seed_words = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    where = (
+        f"the budget study's {' and '.join(runs)} at their largest budget ({run_where(run, per_run=True)}, "
+        f"{seed_words})"
+    )
     claims = claims_at(rows, images, counts["n_good"], counts["n_defective"])
     return {"where": where, "claims": claims, "steps": steps, "images_seen": images}
 
@@ -236,15 +266,20 @@ def budget_claims(study) -> dict | None:
 def onset_markdown(onsets, data_words: str) -> str:
     """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin at the
     largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed 0"``)."""
+    single = all(o["spread_kind"].endswith("(one seed)") for o in onsets)
+    spread = "spread (two standard errors in quadrature)" if single else "spread (see the note below the table)"
     lines = [
         f"| claim ({data_words}) | the winner leads beyond the spread from (images seen) | largest budget: difference "
-        "| spread (two standard errors in quadrature) |",
+        f"| {spread} |",
         "|---|---|---|---|",
     ]
     for o in onsets:
         images, steps, diff, spread, _ = o["points"][-1]
         start = "no budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
         lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
+    if not single:
+        kinds = dict.fromkeys(f"{o['short']}: {o['spread_kind']}" for o in onsets)
+        lines += ["", "Spread at the largest budget: " + "; ".join(kinds) + "."]
     return "\n".join(lines)
 
 
@@ -310,4 +345,4 @@ def bottle_aurocs(results, runs, map_name: str = "residual") -> tuple[dict, str]
     if not grid:
         return {}, ""
     config = read_config(results / "bottle" / f"{next(iter(grid))}-s0")
-    return grid, f"{config['budget']['steps']:,} steps, seed 0, the `{stored_settings(config)['decoder']}` decoder"
+    return grid, f"{config['budget']['steps']:,} steps, seed 0, {decoder_words(stored_settings(config)['decoder'])}"

@@ -10,8 +10,8 @@ Decoder readings (``decoder=``): ``"paper"`` (the default) is the network above,
 decoder as the text says; it is also what the authors' code builds (5 upsample + convolution blocks, then a 16 -> 1
 output convolution), so there is no separate ``"code"`` decoder.  ``"legacy"`` is stainlib's first reading, which
 had a sixth block (16 -> 8 channels, at full resolution) before a 5x5 head 8 -> C: seven decoder convolutions.  Runs
-made before the readings were named (whose ``config.json`` has no ``decoder`` key, such as ``results/bottle``) are
-loaded as ``"legacy"``.  Parameter counts, grayscale, 6 levels, width 16:
+made before the readings were named (whose ``config.json`` has no ``decoder`` key, such as the runs in
+``results/bottle/legacy-decoder``) are loaded as ``"legacy"``.  Parameter counts, grayscale, 6 levels, width 16:
 
 ====================  ============  ============
 decoder               AESc / AE     decoder convolutions

@@ -5,7 +5,8 @@
 * :func:`detection_figure` — input, reconstruction, residual, uncertainty and ground truth, as the paper's Fig. 5
   (chapter 5), and :func:`evaluation_figure`, the best- and worst-detected images of an evaluation in that layout;
 * :func:`seed_figure` — the AUROC of each seed of each run, beside its mean (chapter 6);
-* :func:`table_bars` — one category's Tables I and II, ours beside the paper's, as horizontal bars (chapter 6).
+* :func:`table_bars` — one category's Tables I and II, ours beside the paper's, as horizontal bars (chapter 6);
+* :func:`pairs_figure` — the same runs trained two ways, one AUROC against the other (chapter 8).
 
 All functions return a :class:`matplotlib.figure.Figure`; they never call ``plt.show``.  The figures of the
 corruption models (chapter 2) are in :mod:`stainlib.corruption_figures`.
@@ -23,6 +24,7 @@ __all__ = [
     "detection_figure",
     "evaluation_figure",
     "history_plot",
+    "pairs_figure",
     "reconstruction_figure",
     "seed_figure",
     "table_bars",
@@ -318,4 +320,49 @@ def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: flo
         level = "image" if name == "I" else "pixel"
         ax.set_title(f"Table {name}: {level} AUROC", fontsize=11)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=2)
+    return fig
+
+
+def pairs_figure(comparison: dict, ours_label: str, other_label: str, title: str | None = None, scale: float = 3.0):
+    """Each run's AUROC trained one way (y) against the other way (x), image and pixel side by side, one marker per
+    map: above the diagonal, ``ours`` scored higher.
+
+    Args:
+        comparison: :func:`stainlib.tables.folder_comparison`'s dict (its ``rows``).
+        ours_label, other_label: the axes' words for the two ways (e.g. "the paper's decoder", "legacy decoder").
+        title: the figure's title, if any.
+        scale: the figure's height in inches (about).
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(2.3 * scale, 1.25 * scale), layout="constrained")
+    maps = sorted({r["map"] for r in comparison["rows"]})
+    markers = dict(zip(maps, "osD^v"))
+    for ax, level in zip(axes, ("image", "pixel")):
+        key = f"{level}_auroc"
+        for i, m in enumerate(maps):
+            rows = [r for r in comparison["rows"] if r["map"] == m]
+            ax.plot(
+                [r["other"][key] for r in rows],
+                [r["ours"][key] for r in rows],
+                markers[m],
+                color=f"C{i}",
+                label=m,
+                markersize=5,
+                alpha=0.85,
+            )
+        values = [r[side][key] for r in comparison["rows"] for side in ("ours", "other")]
+        lo, hi = max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05)
+        ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=1)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{level} AUROC, {other_label}", fontsize=FONT)
+        ax.set_ylabel(f"{level} AUROC, {ours_label}", fontsize=FONT)
+        ax.tick_params(labelsize=9)
+    axes[0].legend(fontsize=9, title="map", title_fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=FONT)
     return fig

@@ -13,13 +13,13 @@ import subprocess
 from pathlib import Path
 
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
-from .describe import budget_text
+from .describe import budget_text, decoder_words
 from .paper import GRIDS, NETWORKS, TABLE_COLUMNS, paper_numbers
 from .runs import read_config, read_metrics
 from .spec import run_name, stored_settings
 from .synthetic import SYNTHETIC_OBJECTS, SYNTHETIC_TEXTURES, is_synthetic_category
 
-__all__ = ["ablation_table", "make_table", "seed_table"]
+__all__ = ["ablation_table", "folder_comparison", "make_table", "seed_table"]
 
 
 def _git(folder: Path, *args) -> str | None:
@@ -64,7 +64,7 @@ def _steps_words(prov: dict) -> str:
     one_budget = len(prov["steps"]) == 1 and len(prov["budget"]) == 1
     words = f", {prov['steps'][0]} steps" if one_budget else ""
     if len(prov["decoder"]) == 1:
-        words += ", the paper's decoder" if prov["decoder"][0] == "paper" else f", the `{prov['decoder'][0]}` decoder"
+        words += f", {decoder_words(prov['decoder'][0])}"
     return words
 
 
@@ -282,3 +282,53 @@ def ablation_table(path) -> dict:
         )
     moved = [x["source"]["row"] for x in readings if max(x["in_sd"].values()) > 2]
     return {"first": rows[0], "n_seeds": len(seed_runs), "spread": spread, "readings": readings, "moved": moved}
+
+
+_NOT_SETTINGS = ("data_root",)
+"""Settings two copies of a run may differ in without being different runs (where the data was read from)."""
+
+
+def folder_comparison(folder, other) -> dict:
+    """The runs of the same name in two folders side by side: what their settings differ in, and each map's AUROCs.
+
+    Used for the committed bottle grid against its first training with the ``legacy`` decoder
+    (``results/bottle`` and ``results/bottle/legacy-decoder``; chapter 8 and ``tools/bottle_readme.py``).
+
+    Args:
+        folder: the runs compared (``<run>/config.json`` and ``metrics.json``).
+        other: the runs they are compared with, under the same names.
+
+    Returns:
+        ``{"rows": [...], "differ": {setting: (ours, other)}, "mean": {metric: mean difference}}``: a row per run
+        and map scored in both (``run``, ``map``, ``ours``, ``other`` and ``difference``, each a dict of image and
+        pixel AUROC), by run name then map; ``differ`` holds the settings that differ between the two folders (the
+        same in every pair, else ``ValueError``); ``mean`` the mean difference over the rows.
+
+    Raises:
+        ValueError: the pairs differ in different settings, or no run is in both folders.
+    """
+    import statistics
+
+    folder, other = Path(folder), Path(other)
+    keys = ("image_auroc", "pixel_auroc")
+    rows, differ = [], None
+    for run in sorted(p for p in other.iterdir() if (p / "metrics.json").exists() and (folder / p.name).is_dir()):
+        ours_run = folder / run.name
+        a, b = stored_settings(read_config(ours_run)), stored_settings(read_config(run))
+        found = {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in _NOT_SETTINGS}
+        if differ is not None and found != differ:
+            raise ValueError(
+                f"{run.name}: differs from its copy in {sorted(found)}, the other runs in {sorted(differ)}"
+            )
+        differ = found
+        mine, theirs = read_metrics(ours_run), read_metrics(run)
+        for map_name in sorted(set(mine) & set(theirs)):
+            o = {k: mine[map_name][k] for k in keys}
+            t = {k: theirs[map_name][k] for k in keys}
+            rows.append(
+                {"run": run.name, "map": map_name, "ours": o, "other": t, "difference": {k: o[k] - t[k] for k in keys}}
+            )
+    if not rows:
+        raise ValueError(f"no run scored in both {folder} and {other}")
+    mean = {k: statistics.mean(r["difference"][k] for r in rows) for k in keys}
+    return {"rows": rows, "differ": differ, "mean": mean}

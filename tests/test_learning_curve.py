@@ -19,8 +19,9 @@ def _write(path, rows):
     return path
 
 
-def _row(network, corruption, steps, image_auroc, map="residual", pixel_auroc=0.7):
+def _row(network, corruption, steps, image_auroc, map="residual", pixel_auroc=0.7, seed=0):
     return dict(
+        seed=seed,
         network=network,
         corruption=corruption,
         steps=steps,
@@ -135,3 +136,30 @@ def test_the_real_bottle_column_falls_back_to_the_committed_grid_only_where_no_b
         {},
         "",
     )
+
+
+def test_with_several_seeds_a_claim_compares_the_seed_means_against_the_larger_seed_standard_deviation(tmp_path):
+    import statistics
+
+    # AESc + stain scored with three seeds at 125 steps, AESc + none with one: the sides are the means, the spread is
+    # the stain seeds' standard deviation (0.1), so a lead of 0.15 holds, where the single-run formula is not used.
+    stain = [0.8, 0.9, 1.0]
+    rows = [_row("aesc", "stain", 125, a, seed=s) for s, a in enumerate(stain)] + [_row("aesc", "none", 125, 0.75)]
+    (onset,) = [
+        o
+        for o in claim_onsets(read_budget(_write(tmp_path / "b.csv", rows)), 20, 63)
+        if o["key"] == "stain_beats_none_image"
+    ]
+    images, steps, difference, spread, holds = onset["points"][0]
+    assert difference == pytest.approx(statistics.mean(stain) - 0.75)
+    assert spread == pytest.approx(statistics.stdev(stain)) and holds
+    assert "3 and 1 seeds" in onset["spread_kind"]
+    # seed 0 alone: the single-run spread again
+    (alone,) = [
+        o
+        for o in claim_onsets(read_budget(_write(tmp_path / "c.csv", rows)), 20, 63, seeds={0})
+        if o["key"] == "stain_beats_none_image"
+    ]
+    assert alone["points"][0][2] == pytest.approx(0.05) and alone["spread_kind"].endswith("(one seed)")
+    text = onset_markdown([onset], "synthetic, seeds 0 to 2")
+    assert "see the note below the table" in text and "3 and 1 seeds" in text.splitlines()[-1]

@@ -71,3 +71,24 @@ def test_table_bars_draws_horizontal_labels_of_9_pt_or_more_for_ours_and_the_pap
     assert labels and all(lbl.get_rotation() == 0 and lbl.get_fontsize() >= 9 for lbl in labels)
     for ax in fig.axes:
         assert len(ax.patches) == 2 * len(labels)  # ours and the paper's, per row
+
+
+def test_pairs_figure_puts_each_run_at_other_way_x_and_our_way_y_with_one_marker_series_per_map_and_a_diagonal():
+    from stainlib.plotting import pairs_figure
+
+    def row(run, map_name, ours, other):
+        return {
+            "run": run,
+            "map": map_name,
+            "ours": {"image_auroc": ours, "pixel_auroc": ours - 0.1},
+            "other": {"image_auroc": other, "pixel_auroc": other - 0.1},
+        }
+
+    rows = [row("a", "residual", 0.9, 0.8), row("b", "residual", 0.7, 0.75), row("a", "uncertainty", 0.6, 0.65)]
+    fig = pairs_figure({"rows": rows}, "new", "old")
+    image = fig.axes[0]
+    series = {line.get_label(): list(zip(line.get_xdata(), line.get_ydata())) for line in image.lines}
+    assert series["residual"] == [(0.8, 0.9), (0.75, 0.7)] and series["uncertainty"] == [(0.65, 0.6)]
+    diagonal = [line for line in image.lines if line.get_linestyle() == "--"]
+    assert len(diagonal) == 1 and list(diagonal[0].get_xdata()) == list(diagonal[0].get_ydata())
+    assert image.get_xlabel() == "image AUROC, old" and fig.axes[1].get_ylabel() == "pixel AUROC, new"

@@ -117,3 +117,44 @@ def test_the_page_version_of_a_table_names_its_dataset_seed_steps_and_decoder_an
     assert "MVTec AD `bottle`" in title and "seed 0 of each run" in title
     assert f", {steps} steps, the `{prov['decoder'][0]}` decoder" in title
     assert "Provenance" not in page and "commit" not in page and "validation" not in page
+
+
+def _copy_of(trained, folder, name, metrics, decoder=None, seed=None):
+    run = folder / name
+    run.mkdir(parents=True)
+    config = json.loads((trained / "config.json").read_text())
+    if decoder:
+        config["model"]["decoder"] = decoder
+    if seed is not None:
+        config["train"]["seed"] = seed
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_folder_comparison_pairs_runs_by_name_names_the_setting_they_differ_in_and_averages_the_differences(
+    tmp_path, trained
+):
+    from stainlib.tables import folder_comparison
+
+    new, old = tmp_path / "new", tmp_path / "old"
+    for name, a, b in (("aesc-stain-s0", 0.9, 0.8), ("aesc-none-s0", 0.6, 0.7)):
+        _copy_of(trained, new, name, {"residual": {"image_auroc": a, "pixel_auroc": 0.5}}, decoder="paper")
+        _copy_of(trained, old, name, {"residual": {"image_auroc": b, "pixel_auroc": 0.4}}, decoder="legacy")
+    _copy_of(trained, old, "ae-none-s0", {"residual": {"image_auroc": 0.5, "pixel_auroc": 0.5}})  # no partner
+    c = folder_comparison(new, old)
+    assert c["differ"] == {"decoder": ("paper", "legacy")}
+    assert [(r["run"], r["map"]) for r in c["rows"]] == [("aesc-none-s0", "residual"), ("aesc-stain-s0", "residual")]
+    assert c["rows"][1]["difference"]["image_auroc"] == pytest.approx(0.1)
+    assert c["mean"] == pytest.approx({"image_auroc": 0.0, "pixel_auroc": 0.1})
+
+
+def test_folder_comparison_refuses_pairs_that_differ_in_different_settings(tmp_path, trained):
+    from stainlib.tables import folder_comparison
+
+    m = {"residual": {"image_auroc": 0.9, "pixel_auroc": 0.5}}
+    _copy_of(trained, tmp_path / "new", "aesc-stain-s0", m, decoder="paper")
+    _copy_of(trained, tmp_path / "old", "aesc-stain-s0", m, decoder="legacy")
+    _copy_of(trained, tmp_path / "new", "aesc-none-s0", m, seed=1)
+    _copy_of(trained, tmp_path / "old", "aesc-none-s0", m, seed=2)
+    with pytest.raises(ValueError, match="aesc-stain-s0: differs from its copy in \\['decoder'\\]"):
+        folder_comparison(tmp_path / "new", tmp_path / "old")

@@ -2,7 +2,7 @@
 "Your own images"); writes ``results/bottle/predict/``.
 
 The committed bottle runs keep their ``SHA256SUMS`` but not their checkpoints, and a decision needs the weights. So
-this trains AESc + Stain again with the settings of ``results/bottle/aesc-stain-s0`` (gray, the legacy decoder, 20
+this trains AESc + Stain again with the settings of ``results/bottle/aesc-stain-s0`` (gray, the paper's decoder, 20
 one-pass epochs in batches of 16, seed 0) but at ``--image-size`` 128 px by default, a quarter of the 256 px run's
 pixels and CPU time (``--image-size 256`` is the committed run's setting), into ``OUT/bottle/aesc-stain-s0``
 (resumed or reused when it is there).  It evaluates its residual map, which calibrates the thresholds at a
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SETTINGS = {"epochs": 20, "batch_size": 16, "seed": 0, "decoder": "legacy"}  # results/bottle/aesc-stain-s0's
+SETTINGS = {"epochs": 20, "batch_size": 16, "seed": 0, "decoder": "paper"}  # results/bottle/aesc-stain-s0's
 METHOD, FPR = "residual", 0.01
 
 
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         "run": str(run.relative_to(ROOT / "results" / "bottle")),
         "run_words": (
             f"AESc + Stain trained for this section with the settings of the committed aesc-stain-s0 but at "
-            f"{args.image_size} px ({args.image_size} px gray, {SETTINGS['decoder']} decoder, "
+            f"{args.image_size} px ({args.image_size} px gray, decoder `{SETTINGS['decoder']}`, "
             f"{budget_text(budget, SETTINGS['batch_size'])}, seed 0), residual map: image AUROC "
             f"{result['image_auroc']:.3f} (the committed 256 px run's: {committed:.3f})"
         ),

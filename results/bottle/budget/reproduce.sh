@@ -22,3 +22,4 @@ for run in "${runs[@]}"; do
   done
 done
 python tools/budget_table.py "${runs[@]}" --out results/bottle/budget/budget.csv
+python tools/budget_readme.py results/bottle/budget
