@@ -2,8 +2,9 @@
 
 Every chapter opens with ``settings = setup(profile, data_root, categories, epochs, image_size)``: ``auto`` is
 ``full`` (the real MVTec AD, the paper's settings) where CUDA is present **and** the real data is there, and ``fast``
-(the synthetic dataset, small images, few epochs) otherwise, with one printed line that says why and which call
-fetches the data.  So the default path never stops for a missing dataset (on Colab, say).
+(the synthetic dataset, small images, few epochs) otherwise, with one printed line that says which and why; the call
+that fetches the data is printed once, by chapter 1 (:func:`fetch_instructions`).  So the default path never stops
+for a missing dataset (on Colab, say).
 :meth:`BookSettings.spec` turns the settings into the :class:`~stainlib.spec.RunSpec` of a run, which
 :func:`stainlib.runs.load_or_train` and :func:`stainlib.sweep.sweep` take.
 """
@@ -119,41 +120,45 @@ def _resolve(data_root) -> Path:
     return (data if data.is_absolute() else project_dir() / data).resolve()
 
 
-def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str]:
-    """``("full", "")`` where CUDA and the real data are both present, else ``("fast", the reason)``."""
+def _missing(data_root=None, categories=None) -> tuple[Path, list]:
+    """The real dataset's folder (the ``full`` profile's unless given) and the wanted categories missing from it."""
     data = _resolve(data_root or PROFILES["full"]["data_root"])
     wanted = list(categories or PROFILES["full"]["categories"])
-    missing = [c for c in wanted if not (data / c / "train" / "good").is_dir()]
+    return data, [c for c in wanted if not (data / c / "train" / "good").is_dir()]
+
+
+def _auto_profile(cuda: bool, data_root=None, categories=None) -> tuple[str, str]:
+    """What ``auto`` resolves to and why, in a few words: ``"full"`` where CUDA and the real data are both present,
+    else ``"fast"``; the reason names no call (:func:`fetch_instructions` prints the one that fetches the data)."""
+    _, missing = _missing(data_root, categories)
     if cuda and not missing:
-        return "full", ""
-    if not cuda and not missing:
-        where = shown_path(data)
-        return "fast", f'profile "auto" is "fast": no CUDA GPU (the real data in {where} is used by profile="full")'
+        return "full", "a CUDA GPU and the MVTec AD data"
+    no_data = f"no MVTec AD {', '.join(missing)}"  # where it goes: fetch_instructions
+    if not cuda:
+        return "fast", "no CUDA GPU" + (f", {no_data}" if missing else "")
+    return "fast", no_data
+
+
+def fetch_instructions(data_root=None, categories=None) -> str:
+    """How to fetch the real MVTec AD data the ``full`` profile needs (the call to run), or an empty string where it
+    is already there: printed once, by chapter 1 (Data); :func:`setup` prints only the profile in use."""
+    data, missing = _missing(data_root, categories)
+    if not missing:
+        return ""
     # The call names the folder through project_dir(), so that it works from the repository root and from book/,
     # and the page prints no machine path.
     where = shown_path(data)
     target = f"project_dir() / {where!r}" if not Path(where).is_absolute() and where != data.name else repr(str(data))
-    fetch = (
+    return (  # short lines: a page shows this in a box of fixed width
+        f"No MVTec AD {', '.join(missing)} in {where}. To get it, run:\n"
         "    from stainlib.book import project_dir\n    from stainlib.download import download_mvtec\n"
         f"    download_mvtec({target}, {missing!r})"
     )
-    return "fast", (  # short lines: a page shows this in a box of fixed width
-        f'profile "auto" is "fast": {"a GPU is here but " if cuda else "no CUDA GPU, and "}no MVTec AD '
-        f"{', '.join(missing)} in {where}.\nTo get it, run:\n{fetch}"
-    )
-
-
-def fetch_instructions(data_root=None, categories=None) -> str:
-    """How to fetch the real MVTec AD data the ``full`` profile needs (a call to run), or an empty string where it is
-    already there: printed once, by chapter 1 (Data); :func:`setup` only says that it is missing."""
-    import torch
-
-    _, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
-    return why if "download_mvtec" in why else ""
 
 
 def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, image_size=None, log=print):
-    """Resolve a chapter's parameters into :class:`BookSettings`.
+    """Resolve a chapter's parameters into :class:`BookSettings`, and ``log`` one line: the profile (with why, for
+    ``auto``) and the data, image size, budget and device in use.
 
     Any of ``data_root``, ``categories``, ``epochs`` and ``image_size`` overrides the profile's value.  The synthetic
     dataset is generated on first use; a missing real dataset is an error that says how to get it.  Runs go to
@@ -161,11 +166,9 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
     """
     import torch
 
+    why = ""
     if profile == "auto":
         profile, why = _auto_profile(torch.cuda.is_available(), data_root, categories)
-        if why:  # the reason in one line; how to fetch the data is printed once, by chapter 1 (fetch_instructions)
-            first = why.split("\n")[0]
-            log(first + (" Chapter 1, Data, says how to get it." if "download_mvtec" in why else ""))
     if profile not in PROFILES:
         raise ValueError(f"profile must be 'auto', 'fast' or 'full', got {profile!r}")
     given = {"data_root": data_root, "categories": categories, "epochs": epochs, "image_size": image_size}
@@ -192,10 +195,11 @@ def setup(profile: str = "auto", data_root=None, categories=None, epochs=None, i
         n_samples=int(s["n_samples"]),
         runs_dir=root / "runs" / f"book-{profile}",
     )
+    kind = "synthetic" if all(is_synthetic_category(c) for c in settings.categories) else "MVTec AD"
     log(
-        f"profile {profile}: data {shown_path(data)}, categories {', '.join(settings.categories)}\n"
-        f"{settings.image_size} px, {settings.epochs} epochs in batches of {settings.batch_size}, "
-        f"T = {settings.n_samples} MC-dropout passes, device {pick_device()}"
+        f"profile {profile}{f' (auto: {why})' if why else ''}: {kind} {', '.join(settings.categories)}, "
+        f"{settings.image_size} px, {settings.epochs} epochs of batch {settings.batch_size}, on "
+        f"{device_words(pick_device().type)}"
     )
     return settings
 
