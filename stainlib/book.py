@@ -23,7 +23,16 @@ from .spec import RunSpec
 from .synthetic import is_synthetic_category, make_synthetic
 from .train import pick_device
 
-__all__ = ["PROFILES", "BookSettings", "below_chance", "fetch_instructions", "project_dir", "setup", "shown_path"]
+__all__ = [
+    "PROFILES",
+    "BookSettings",
+    "below_chance",
+    "below_chance_by_map",
+    "fetch_instructions",
+    "project_dir",
+    "setup",
+    "shown_path",
+]
 
 PROFILES = {
     # Synthetic data, small images, few epochs: every chapter runs on 2 CPUs in well under a minute.
@@ -236,4 +245,39 @@ def below_chance(aurocs: dict) -> str:
     return (
         f"Below chance: {listed} {subject} under 0.5, so {which} good images{pixels} above defective ones more often "
         "than not."
+    )
+
+
+def _listed(parts: list) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def below_chance_by_map(overall: dict, per_defect: dict) -> str:
+    """One sentence for a page that shows each map's AUROCs over the test split and per defect type: which maps lie
+    below 0.5, where, and what that means (said once); an empty string when none does.
+
+    ``overall`` is map -> (image AUROC, pixel AUROC); ``per_defect`` is map -> {defect type: image AUROC}.
+    """
+    clauses, pixels = [], False
+    for name in overall:
+        image, pixel = (float(v) for v in overall[name])
+        where = [f"over all images (image AUROC {image:.3f})"] if image < 0.5 else []
+        if pixel < 0.5:
+            where.append(f"over all pixels (pixel AUROC {pixel:.3f})")
+            pixels = True
+        types = per_defect.get(name, {})
+        low = {d: float(v) for d, v in types.items() if float(v) < 0.5}
+        listed = [f"`{d}` ({v:.3f})" for d, v in low.items()]
+        if len(low) == len(types) > 1:
+            where.append("on every defect type: " + _listed(listed))
+        elif low:
+            where.append(f"on the defect type{'s' if len(low) > 1 else ''} " + _listed(listed))
+        if where:
+            clauses.append(f"the {name} map, " + _listed(where))
+    if not clauses:
+        return ""
+    whom = "good images (good pixels, for a pixel AUROC)" if pixels else "good images"
+    return (
+        f"Below chance (under 0.5): {'; '.join(clauses)}. A score below chance is not merely weak, it points the wrong "
+        f"way: it ranks {whom} above defective ones more often than not."
     )

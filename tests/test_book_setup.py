@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stainlib.book import _auto_profile, below_chance, fetch_instructions, project_dir, setup
+from stainlib.book import _auto_profile, below_chance, below_chance_by_map, fetch_instructions, project_dir, setup
 
 
 def fake_mvtec(root, category="bottle"):
@@ -49,6 +49,21 @@ def test_below_chance_names_every_auroc_under_half_and_only_those():
     assert "AESc" not in sentence and "good pixels" in sentence
     assert "good pixels" not in below_chance({"the image AUROC of AE": 0.4})
     assert below_chance({"a": 0.5, "b": 0.9}) == ""
+
+
+def test_below_chance_by_map_says_it_once_for_a_map_below_chance_overall_and_per_defect_type():
+    overall = {"residual": (0.9, 0.8), "uncertainty": (0.31, 0.6)}
+    per_defect = {"residual": {"crack": 0.95, "hole": 0.8}, "uncertainty": {"crack": 0.233, "hole": 0.386}}
+    sentence = below_chance_by_map(overall, per_defect)
+    assert sentence.count("Below chance") == 1 and sentence.count("more often than not") == 1
+    assert (
+        "the uncertainty map, over all images (image AUROC 0.310) and on every defect type: `crack` (0.233)" in sentence
+    )
+    assert "residual" not in sentence and "pixel" not in sentence
+    sentence = below_chance_by_map({"residual": (0.9, 0.4)}, {"residual": {"crack": 0.45, "hole": 0.8}})
+    assert "the residual map, over all pixels (pixel AUROC 0.400) and on the defect type `crack` (0.450)" in sentence
+    assert "good pixels" in sentence
+    assert below_chance_by_map({"residual": (0.9, 0.8)}, {"residual": {"crack": 0.9}}) == ""
 
 
 def test_setup_prints_one_line_and_only_fetch_instructions_print_the_call(tmp_path, monkeypatch):
