@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoints import read_config
 from .data import MVTecAD
 from .describe import budget_text, device_words
 from .download import MANUAL_HELP
 from .epochs import budget
 from .files import project_dir, shown_path  # the chapters import them from here
-from .spec import RunSpec
+from .runs import read_metrics, read_step_metrics
+from .spec import BUDGETS, RunSpec, defaults, stored_settings
 from .synthetic import is_synthetic_category, make_synthetic
 from .train import pick_device
 
@@ -28,6 +30,7 @@ __all__ = [
     "BookSettings",
     "below_chance",
     "below_chance_by_map",
+    "book_budgets",
     "fetch_instructions",
     "project_dir",
     "setup",
@@ -281,3 +284,86 @@ def below_chance_by_map(overall: dict, per_defect: dict) -> str:
         f"Below chance (under 0.5): {'; '.join(clauses)}. A score below chance is not merely weak, it points the wrong "
         f"way: it ranks {whom} above defective ones more often than not."
     )
+
+
+def _committed(run, metrics: dict) -> dict:
+    """The batch, the data in words and the device of a committed run: the device its ``config.json`` names, else
+    the one its evaluation recorded (as :func:`stainlib.describe.run_where` reads it)."""
+    s = stored_settings(read_config(run))
+    device = read_config(run)["train"].get("device", "auto")
+    if device == "auto":
+        device = metrics.get("residual", {}).get("device", "")
+    kind = "synthetic" if is_synthetic_category(s["category"]) else "MVTec AD"
+    return {
+        "batch": s["batch_size"],
+        "data": f"{kind} `{s['category']}`, {s['image_size']} px",
+        "device": device_words(device) if device else "",
+    }
+
+
+def book_budgets(settings: BookSettings, results=None) -> dict:
+    """The training budgets the book sets side by side, each computed: this page's run, the committed grid of real
+    bottle runs (``results/bottle``), the budget study (``results/bottle/budget``, its snapshots) and the authors'.
+
+    Returns ``{key: row}`` for the keys ``"page"``, ``"grid"``, ``"study"`` (where committed) and ``"paper"``; a row
+    has ``steps`` and ``images_seen`` (pairs ``(first, last)`` for the study's snapshots, else one number),
+    ``batch``, ``share`` (images seen over the authors', the last snapshot's for the study), ``data``, ``device``
+    and ``budget`` (:func:`stainlib.epochs.budget`'s dict or the run's recorded one, the study's whole run).
+    """
+    results = Path(results) if results is not None else project_dir() / "results"
+    bottle = results / "bottle"
+    grid = sorted(p for p in bottle.glob("*-s[0-9]") if (p / "config.json").exists())
+    # The authors' steps and images do not depend on the training split's size (their epochs are 2,000 samples).
+    n_train = read_config(grid[0])["budget"]["n_train"] if grid else BUDGETS["paper"]["samples_per_epoch"]
+    batch = defaults()["batch_size"]  # the authors' code's, the library's default
+    paper = budget(n_train, 0, BUDGETS["paper"]["epochs"], batch, BUDGETS["paper"]["samples_per_epoch"])
+    rows = {}
+    n_page = len(MVTecAD(settings.data_root, settings.category, "train", size=settings.image_size))
+    b = budget(n_page, 0, settings.epochs, settings.batch_size)
+    rows["page"] = {
+        "budget": b,
+        "steps": b["steps"],
+        "images_seen": b["images_seen"],
+        "batch": settings.batch_size,
+        "data": settings.data_words(),
+        "device": device_words(pick_device().type),
+    }
+    if grid:
+        config = read_config(grid[0])
+        b = config["budget"]
+        others = {read_config(p)["budget"]["steps"] for p in grid}
+        if others != {b["steps"]}:
+            raise ValueError(f"the committed grid's runs have different budgets: {sorted(others)} steps")
+        rows["grid"] = {
+            "budget": b,
+            "steps": b["steps"],
+            "images_seen": b["images_seen"],
+            **_committed(grid[0], read_metrics(grid[0])),
+            "runs": len(grid),
+        }
+    study = [p for p in sorted((bottle / "budget").glob("*-s[0-9]")) if (p / "config.json").exists()]
+    if study:
+        config = read_config(study[0])
+        b = config["budget"]
+        snapshots = read_step_metrics(study[0])
+        steps = sorted(snapshots) or [b["steps"]]
+        per_step = b["samples_per_epoch"] / b["steps_per_epoch"]  # images per step, as budget() counts them
+        rows["study"] = {
+            "budget": b,
+            "steps": (steps[0], steps[-1]),
+            "images_seen": (round(steps[0] * per_step), round(steps[-1] * per_step)),
+            **_committed(study[0], snapshots[steps[-1]] if snapshots else {}),
+            "runs": len(study),
+        }
+    rows["paper"] = {
+        "budget": paper,
+        "steps": paper["steps"],
+        "images_seen": paper["images_seen"],
+        "batch": batch,
+        "data": "MVTec AD, each category",
+        "device": "a GPU",
+    }
+    for row in rows.values():
+        seen = row["images_seen"]
+        row["share"] = (seen[-1] if isinstance(seen, tuple) else seen) / paper["images_seen"]
+    return rows

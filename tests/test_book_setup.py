@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from stainlib.book import _auto_profile, below_chance, below_chance_by_map, fetch_instructions, project_dir, setup
+from stainlib.book import (
+    _auto_profile,
+    below_chance,
+    below_chance_by_map,
+    book_budgets,
+    fetch_instructions,
+    project_dir,
+    setup,
+)
 
 
 def fake_mvtec(root, category="bottle"):
@@ -81,3 +89,24 @@ def test_setup_prints_one_line_and_only_fetch_instructions_print_the_call(tmp_pa
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(FileNotFoundError):  # the fast profile is then pointed at the same (empty) folder
         setup("auto", data_root=str(tmp_path / "mvtec_ad"), log=lines.append)
+
+
+def test_book_budgets_are_the_pages_the_committed_grids_the_studys_snapshots_and_the_authors():
+    from stainlib.runs import read_config, read_step_metrics
+    from stainlib.spec import BUDGETS
+
+    settings = setup("fast", log=lambda *_: None)
+    rows = book_budgets(settings)
+    paper = rows["paper"]
+    assert paper["images_seen"] == BUDGETS["paper"]["epochs"] * BUDGETS["paper"]["samples_per_epoch"]
+    assert paper["steps"] == paper["images_seen"] // paper["batch"] and paper["share"] == 1
+    page = rows["page"]
+    assert page["batch"] == settings.batch_size and page["steps"] == page["budget"]["steps_per_epoch"] * settings.epochs
+    results = project_dir() / "results" / "bottle"
+    if "grid" in rows:
+        assert rows["grid"]["steps"] == read_config(results / "aesc-stain-s0")["budget"]["steps"]
+        assert rows["grid"]["share"] == rows["grid"]["images_seen"] / paper["images_seen"]
+    if "study" in rows:
+        snapshots = sorted(read_step_metrics(results / "budget" / "aesc-stain-s0"))
+        assert rows["study"]["steps"] == (snapshots[0], snapshots[-1])
+        assert rows["study"]["images_seen"][-1] == snapshots[-1] * rows["study"]["batch"]
