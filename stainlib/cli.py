@@ -157,7 +157,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run")
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of them (searched recursively)")
     r.add_argument("--out", required=True, help="folder for predictions.csv, heatmaps/ and summary.txt")
-    r.add_argument("--map", choices=METHODS, help="default: the run's best by image AUROC (residual if none)")
+    r.add_argument(
+        "--map",
+        "--method",
+        dest="map",
+        choices=METHODS,
+        help="default: the run's best by image AUROC (residual if none); --method is the same flag, its older name",
+    )
     r.add_argument("--threshold", default="auto", help="image threshold: auto (calibrated at --fpr) or a number")
     r.add_argument("--pixel-threshold", default="auto", help="pixel threshold: auto (calibrated) or a number")
     r.add_argument("--fpr", type=float, default=0.01, help="false-positive rate on the clean validation images")
@@ -264,7 +270,7 @@ def _run(args) -> int:
             args.run,
             args.paths,
             args.out,
-            method=args.map,
+            map=args.map,
             threshold=args.threshold,
             pixel_threshold=args.pixel_threshold,
             fpr=args.fpr,

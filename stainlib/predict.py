@@ -5,7 +5,7 @@ section "Your own images").
   and ``pred_mask`` (anomalib's names), the images read and resized as the run was trained;
 * the image and pixel thresholds it decides with are :mod:`stainlib.threshold`'s (calibrated once on the run's clean
   validation images, kept in ``threshold.json``);
-* :func:`best_method` — the map a run detects best with, by the image AUROC of its evaluations;
+* :func:`best_map` — the map a run detects best with, by the image AUROC of its evaluations;
 * :func:`image_files` and :func:`read_images` — files and folders of images, converted exactly as the training data
   (:class:`stainlib.data.MVTecAD`'s reading); an unreadable file is named and skipped;
 * :func:`predict_to_folder` is ``stainlib predict``: the decisions written by
@@ -52,7 +52,7 @@ from .train import pick_device
 __all__ = [
     "DEFAULT_FPR",
     "THRESHOLDS",
-    "best_method",
+    "best_map",
     "calibrated_metrics",
     "image_files",
     "predict",
@@ -68,7 +68,7 @@ __all__ = [
 # Which map
 
 
-def best_method(run) -> tuple[str, str]:
+def best_map(run) -> tuple[str, str]:
     """The map of ``run`` with the highest image AUROC in its ``metrics.json``, and why, in words.
 
     A run never evaluated gets the residual, the paper's map.
@@ -166,7 +166,7 @@ def _given(value, what: str):
 def predict(
     run,
     images,
-    method: str | None = None,
+    map: str | None = None,
     threshold="auto",
     pixel_threshold="auto",
     fpr: float = DEFAULT_FPR,
@@ -183,9 +183,10 @@ def predict(
 
     ``images`` is a path or a list of paths (image files, or folders searched recursively: PNG, JPEG, BMP, TIFF, any
     size and mode, converted as the run's training images were), or a ``(N, C, H, W)`` tensor already at the run's
-    size and channels.  ``method`` is the map (default: :func:`best_method`); ``threshold`` and ``pixel_threshold``
-    are ``"auto"`` (calibrated at ``fpr`` by :func:`thresholds`) or numbers, which override them.  ``batch_size`` is
-    the batch of the reconstruction pass; the GPU is used where there is one (``device="auto"``).
+    size and channels.  ``map`` is the kind of anomaly map, ``residual``, ``uncertainty`` or ``combined`` (default:
+    :func:`best_map`); ``threshold`` and ``pixel_threshold`` are ``"auto"`` (calibrated at ``fpr`` by
+    :func:`thresholds`) or numbers, which override them.  ``batch_size`` is the batch of the reconstruction pass; the
+    GPU is used where there is one (``device="auto"``).
 
     Returns a dict with ``pred_score`` ``(N,)``, ``anomaly_map`` ``(N, 1, H, W)``, ``pred_label`` ``(N,)`` and
     ``pred_mask`` ``(N, 1, H, W)`` (booleans, True = defective), the ``image`` tensor, the ``path`` of each image
@@ -196,12 +197,12 @@ def predict(
     settings = stored_settings(read_config(run))
     size, color = int(settings["image_size"]), settings["color"]
     image_t, pixel_t = _given(threshold, "threshold"), _given(pixel_threshold, "pixel_threshold")
-    if method is None:
-        method, reason = best_method(run)
-    elif method in METHODS:
+    if map is None:
+        map, reason = best_map(run)
+    elif map in METHODS:
         reason = "chosen"
     else:
-        raise ValueError(f"unknown map {method!r}; known: {', '.join(METHODS)}")
+        raise ValueError(f"unknown map {map!r}; known: {', '.join(METHODS)}")
 
     if isinstance(images, torch.Tensor):
         channels = 1 if color == "gray" else 3
@@ -222,10 +223,10 @@ def predict(
 
     model, _ = load_run(run, device=pick_device(device))
     # The validation images are read only where needed: the combined map's normaliser, or a threshold not yet kept.
-    val = validation_images(*settings_and_root(run, data_root)) if method == "combined" else None
+    val = validation_images(*settings_and_root(run, data_root)) if map == "combined" else None
     how = {}
     if image_t is None or pixel_t is None:
-        record = thresholds(run, method, fpr, n_samples, data_root=data_root, model=model, val_images=val, log=log)
+        record = thresholds(run, map, fpr, n_samples, data_root=data_root, model=model, val_images=val, log=log)
         if image_t is None:
             image_t, how["image"] = record["image_threshold"], record["how"]
         if pixel_t is None:
@@ -236,9 +237,9 @@ def predict(
 
     if len(x):
         if progress:
-            passes = "" if method == "residual" else f", T = {n_samples}"
-            log(f"computing the {method} map of {len(x)} images{passes}")
-        anomaly_map = anomaly_maps(model, x, (method,), n_samples, val, batch_size=batch_size)[method]
+            passes = "" if map == "residual" else f", T = {n_samples}"
+            log(f"computing the {map} map of {len(x)} images{passes}")
+        anomaly_map = anomaly_maps(model, x, (map,), n_samples, val, batch_size=batch_size)[map]
     else:
         anomaly_map = torch.zeros(0, 1, size, size)
     pred_score = image_score(anomaly_map)
@@ -250,14 +251,14 @@ def predict(
         "image": x,
         "path": [None if p is None else str(p) for p in paths],
         "skipped": skipped,
-        "map": method,
+        "map": map,
         "map_reason": reason,
         "image_threshold": image_t,
         "pixel_threshold": pixel_t,
         "threshold_how": how,
         "run": str(run),
         "device": str(next(model.parameters()).device),
-        "n_samples": None if method == "residual" else n_samples,
+        "n_samples": None if map == "residual" else n_samples,
     }
 
 

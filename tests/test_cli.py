@@ -54,12 +54,14 @@ def test_retraining_with_other_settings_is_refused_naming_the_key_unless_asked(w
     assert cfg["train"]["batch_size"] == 4
 
 
-def test_the_map_flag_of_evaluate_keeps_its_older_name_method_as_an_alias():
+def test_the_map_flag_of_evaluate_and_predict_keeps_its_older_name_method_as_an_alias():
     from stainlib.cli import _parser
 
     for flag in ("--map", "--method"):
         assert _parser().parse_args(["evaluate", "run", flag, "uncertainty"]).map == "uncertainty"
+        assert _parser().parse_args(["predict", "run", "x.png", "--out", "o", flag, "combined"]).map == "combined"
     assert _parser().parse_args(["evaluate", "run"]).map == "residual"
+    assert _parser().parse_args(["predict", "run", "x.png", "--out", "o"]).map is None  # the run's best map
 
 
 @pytest.mark.parametrize("map_name", ["residual", "uncertainty", "combined"])

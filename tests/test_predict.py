@@ -19,7 +19,7 @@ from stainlib.data import MVTecAD
 from stainlib.detect import anomaly_maps, image_score
 from stainlib.files import file_sha256
 from stainlib.metrics import at_threshold, image_auroc, pixel_auroc
-from stainlib.predict import THRESHOLDS, best_method, predict, threshold_at, thresholds
+from stainlib.predict import THRESHOLDS, best_map, predict, threshold_at, thresholds
 from stainlib.runs import evaluate
 from stainlib.train import load_run
 
@@ -57,15 +57,15 @@ def test_at_threshold_flags_scores_strictly_above_and_counts_the_four_cells():
     assert at_threshold(scores, labels, 1.0)["precision"] == 0.0  # nothing flagged
 
 
-@pytest.mark.parametrize("method", ["residual", "uncertainty", "combined"])
-def test_predict_scores_equal_evaluate_for_the_same_images_and_map(run, wood, method):
-    result = evaluate(run, method, n_samples=T, device="cpu", figure=False, log=quiet)
-    p = predict(run, wood / "synth_wood" / "test", method, n_samples=T, device="cpu", log=quiet)
+@pytest.mark.parametrize("map_name", ["residual", "uncertainty", "combined"])
+def test_predict_scores_equal_evaluate_for_the_same_images_and_map(run, wood, map_name):
+    result = evaluate(run, map_name, n_samples=T, device="cpu", figure=False, log=quiet)
+    p = predict(run, wood / "synth_wood" / "test", map_name, n_samples=T, device="cpu", log=quiet)
     test = MVTecAD(wood, "synth_wood", "test", size=64).tensors()
     val = MVTecAD(wood, "synth_wood", "val", size=64).tensors()["image"]
     assert p["path"] == test["path"]  # a folder is read in the test split's order
     model, _ = load_run(run)
-    assert torch.equal(p["anomaly_map"], anomaly_maps(model, test["image"], (method,), T, val)[method])
+    assert torch.equal(p["anomaly_map"], anomaly_maps(model, test["image"], (map_name,), T, val)[map_name])
     assert image_auroc(p["pred_score"], test["gt_label"]) == result["image_auroc"]
     assert pixel_auroc(p["anomaly_map"], test["gt_mask"]) == result["pixel_auroc"]
     # evaluate reports the calibrated threshold's precision, recall and F1 beside F1-max: the same decisions
@@ -77,7 +77,7 @@ def test_predict_scores_equal_evaluate_for_the_same_images_and_map(run, wood, me
     ]
     assert torch.equal(p["pred_label"], p["pred_score"] > calibrated["image_threshold"])
     assert torch.equal(p["pred_mask"], p["anomaly_map"] > calibrated["pixel_threshold"])
-    assert json.loads((run / "metrics.json").read_text())[method]["calibrated"]["image_f1"] == calibrated["image_f1"]
+    assert json.loads((run / "metrics.json").read_text())[map_name]["calibrated"]["image_f1"] == calibrated["image_f1"]
 
 
 def test_calibrated_threshold_is_reproducible_from_the_run_and_kept_under_its_checksum(run, wood, monkeypatch):
@@ -197,11 +197,11 @@ def test_a_kept_threshold_needs_no_validation_data_on_the_inspection_machine(run
 
 def test_stainlib_predict_is_the_function_and_the_map_defaults_to_the_runs_best(run):
     images = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
-    assert best_method(run)[0] == "residual"  # never evaluated: the paper's map
+    assert best_map(run)[0] == "residual"  # never evaluated: the paper's map
     metrics = {"residual": {"image_auroc": 0.6}, "uncertainty": {"image_auroc": 0.7}}
     write_listed(run, "metrics.json", lambda p: p.write_text(json.dumps(metrics)))
-    method, why = best_method(run)
-    assert method == "uncertainty" and "residual 0.600, uncertainty 0.700" in why
+    best, why = best_map(run)
+    assert best == "uncertainty" and "residual 0.600, uncertainty 0.700" in why
     p = stainlib.predict(run, images, threshold=0, pixel_threshold=0, n_samples=T, device="cpu", log=quiet)
     assert p["map"] == "uncertainty" and p["map_reason"] == why
     assert set(p) >= {"pred_score", "anomaly_map", "pred_label", "pred_mask"}

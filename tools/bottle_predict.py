@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SETTINGS = {"epochs": 20, "batch_size": 16, "seed": 0, "decoder": "paper"}  # results/bottle/aesc-stain-s0's
-METHOD, FPR = "residual", 0.01
+MAP, FPR = "residual", 0.01
 
 
 def main(argv=None) -> int:
@@ -63,9 +63,9 @@ def main(argv=None) -> int:
     settings = {**SETTINGS, "image_size": args.image_size}
     spec = RunSpec(data_root=str(data), category="bottle", model="aesc", corruption="stain", **settings)
     run = train(spec, out, device=args.device, progress=False)
-    result = evaluate(run, METHOD, device=args.device, figure=False, fpr=FPR)
+    result = evaluate(run, MAP, device=args.device, figure=False, fpr=FPR)
     os.chdir(data)  # the files are named below the data root (bottle/test/...), with no machine path
-    found = predict(run, "bottle/test", METHOD, fpr=FPR, device=args.device)
+    found = predict(run, "bottle/test", MAP, fpr=FPR, device=args.device)
     truth = torch.tensor([Path(f).parent.name != "good" for f in found["path"]])
     decided = at_threshold(found["pred_score"], truth, found["image_threshold"])
     calibrated = result["calibrated"]
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         fig.savefig(out / "heatmaps.png", dpi=100)
 
     budget = read_config(run)["budget"]
-    committed = read_metrics(ROOT / "results" / "bottle" / "aesc-stain-s0")[METHOD]["image_auroc"]
+    committed = read_metrics(ROOT / "results" / "bottle" / "aesc-stain-s0")[MAP]["image_auroc"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     report = {
         "run": str(run.relative_to(ROOT / "results" / "bottle")),
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
             f"{budget_text(budget, SETTINGS['batch_size'])}, seed 0), residual map: image AUROC "
             f"{result['image_auroc']:.3f} (the committed 256 px run's: {committed:.3f})"
         ),
-        "map": METHOD,
+        "map": MAP,
         "fpr": FPR,
         "n_val": calibrated["n_val"],
         "image_threshold": calibrated["image_threshold"],
