@@ -14,6 +14,8 @@ import csv
 import os
 from pathlib import Path
 
+from .files import atomic_write
+
 __all__ = ["heatmap_figure", "summary_text", "write_predictions"]
 
 
@@ -111,21 +113,27 @@ def write_predictions(result: dict, out, progress: bool = False) -> dict:
         fig = heatmap_figure(
             result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
         )
-        fig.savefig(out / "heatmaps" / names[i], dpi=100)
+        # Each file is written beside its name and renamed (files.atomic_write): an interrupted call leaves whole
+        # files, and a file hard-linked elsewhere (a copied run folder) is replaced, not written through.
+        atomic_write(out / "heatmaps" / names[i], lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png"))
     csv_path = out / "predictions.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "pred_score", "pred_label", "threshold", "map", "heatmap"])
-        for i in range(n):
-            w.writerow(
-                [
-                    paths[i],
-                    f"{float(result['pred_score'][i]):.9g}",
-                    int(result["pred_label"][i]),
-                    f"{result['image_threshold']:.9g}",
-                    result["map"],
-                    f"heatmaps/{names[i]}",
-                ]
-            )
-    (out / "summary.txt").write_text(summary_text(result))
+
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "pred_score", "pred_label", "threshold", "map", "heatmap"])
+            for i in range(n):
+                w.writerow(
+                    [
+                        paths[i],
+                        f"{float(result['pred_score'][i]):.9g}",
+                        int(result["pred_label"][i]),
+                        f"{result['image_threshold']:.9g}",
+                        result["map"],
+                        f"heatmaps/{names[i]}",
+                    ]
+                )
+
+    atomic_write(csv_path, write_csv)
+    atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(summary_text(result)))
     return {"csv": csv_path, "summary": out / "summary.txt", "heatmaps": [out / "heatmaps" / m for m in names]}

@@ -3,6 +3,7 @@
 
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
@@ -208,3 +209,15 @@ def test_stainlib_predict_is_the_function_and_the_map_defaults_to_the_runs_best(
     assert p["pred_score"].shape == (2,) and p["pred_mask"].shape == p["anomaly_map"].shape == (2, 1, 64, 64)
     with pytest.raises(ValueError, match=r"images must be \(N, 1, 64, 64\)"):
         stainlib.predict(run, torch.rand(2, 3, 64, 64), "residual", threshold=0, pixel_threshold=0, device="cpu")
+
+
+def test_predictions_replace_hard_linked_files_instead_of_writing_through_them(run, wood, tmp_path):
+    # A copied output folder (cp -al) shares its files with the original: a new call must not change the original.
+    test = wood / "synth_wood" / "test"
+    out, copy = tmp_path / "out", tmp_path / "copy"
+    assert main(["predict", str(run), str(test), "--out", str(out), "--map", "residual", "--device", "cpu"]) == 0
+    shutil.copytree(out, copy, copy_function=os.link)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["predict", str(run), str(test), "--out", str(copy), "--map", "uncertainty", "--device", "cpu"]) == 0
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert "uncertainty" in (copy / "predictions.csv").read_text() and not list(copy.rglob("*.tmp"))
