@@ -74,7 +74,9 @@ def test_a_run_made_before_the_decoder_readings_loads_as_legacy_and_is_never_reu
     from stainlib.checkpoints import load_run, save_checkpoint, write_config
     from stainlib.spec import stored_settings
 
-    committed = json.loads((Path(__file__).parents[1] / "results/bottle/aesc-drops-s0/config.json").read_text())
+    committed = json.loads(
+        (Path(__file__).parents[1] / "results/bottle/legacy-decoder/aesc-drops-s0/config.json").read_text()
+    )
     assert "decoder" not in committed["model"] and stored_settings(committed)["decoder"] == "legacy"
     spec = RunSpec(wood, "synth_wood", "aesc", "none", image_size=SIZE, epochs=1, batch_size=8, decoder="legacy")
     _, run = load_or_train(spec, tmp_path, device="cpu", log=quiet)
