@@ -30,19 +30,17 @@ def _git(folder: Path, *args) -> str | None:
 
 
 def _commit_words(results: Path, runs: list[Path]) -> str:
-    """Which code the runs of a table come from, as far as git can tell: the commit that added their results (and the
-    one that last changed them) when they are committed unchanged, else the checkout's commit, said to be only that
-    (runs do not record the code they were trained with)."""
+    """Which code the runs of a table come from, as far as git can tell: the last commit that wrote their results,
+    when they are committed unchanged, else the checkout's commit, said to be only that (runs do not record the code
+    they were trained with).  The last commit, not the first: a run retrained in the same folder is a new run."""
     head = _git(results, "rev-parse", "--short", "HEAD")
     if head is None:
         return "commit unknown (not a git checkout)"
     paths = [str(r.resolve() / "metrics.json") for r in runs]
-    added = _git(results, "log", "--diff-filter=A", "--format=%h", "--", *paths) if paths else None
     last = _git(results, "log", "-1", "--format=%h", "--", *paths) if paths else None
     changed = _git(results, "status", "--porcelain", "--", *paths) if paths else None
-    if added and last and changed == "":
-        first = added.splitlines()[-1]  # the oldest commit that added one of the runs' metrics
-        return f"runs committed at {first}" + (f", their files last changed at {last}" if last != first else "")
+    if last and changed == "":
+        return f"runs committed at {last}"
     return f"runs not committed; library checked out at {head} when the table was drawn"
 
 

@@ -115,7 +115,9 @@ def test_the_page_version_of_a_table_names_its_dataset_seed_steps_and_decoder_an
     prov = make_table(RESULTS, table, write=False)["provenance"]
     steps = re.search(r"([\d,]+) steps", prov["budget"][0]).group(1)
     assert "MVTec AD `bottle`" in title and "seed 0 of each run" in title
-    assert f", {steps} steps, the `{prov['decoder'][0]}` decoder" in title
+    from stainlib.describe import decoder_words
+
+    assert f", {steps} steps, {decoder_words(prov['decoder'][0])}" in title
     assert "Provenance" not in page and "commit" not in page and "validation" not in page
 
 
