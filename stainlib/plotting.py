@@ -362,7 +362,8 @@ def pairs_figure(comparison: dict, ours_label: str, other_label: str, title: str
         ax.set_xlabel(f"{level} AUROC, {other_label}", fontsize=FONT)
         ax.set_ylabel(f"{level} AUROC, {ours_label}", fontsize=FONT)
         ax.tick_params(labelsize=9)
-    axes[0].legend(fontsize=9, title="map", title_fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, [f"{m} map" for m in labels], fontsize=9, loc="outside lower center", ncol=len(maps))
     if title:
         fig.suptitle(title, fontsize=FONT)
     return fig
