@@ -340,7 +340,10 @@ def bottle_aurocs(results, runs, map_name: str = "residual") -> tuple[dict, str]
             if r["steps"] == top and r["map"] == map_name and r["seed"] == 0
         }
         if all(run in found for run in runs):
-            return {run: found[run] for run in runs}, f"{top:,} steps, the paper's decoder"
+            at_top = [r for r in rows if r["steps"] == top]
+            seed = ", seed 0" if len({r["seed"] for r in at_top}) > 1 else ""
+            decoders = " and ".join(sorted({decoder_words(r["decoder"]) for r in at_top}))
+            return {run: found[run] for run in runs}, f"{top:,} steps{seed}, {decoders}"
     grid = committed_aurocs(results / "bottle", runs, map_name)
     if not grid:
         return {}, ""
