@@ -269,13 +269,13 @@ def onset_markdown(onsets, data_words: str) -> str:
     single = all(o["spread_kind"].endswith("(one seed)") for o in onsets)
     spread = "spread (two standard errors in quadrature)" if single else "spread (see the note below the table)"
     lines = [
-        f"| claim ({data_words}) | the winner leads beyond the spread from (images seen) | largest budget: difference "
+        f"| claim ({data_words}) | the winner leads beyond the spread from (training images seen) | largest budget: difference "
         f"| {spread} |",
         "|---|---|---|---|",
     ]
     for o in onsets:
         images, steps, diff, spread, _ = o["points"][-1]
-        start = "no budget studied" if o["from_images"] is None else f"{o['from_images']:,}"
+        start = "none of the budgets studied" if o["from_images"] is None else f"{o['from_images']:,}"
         lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
     if not single:
         kinds = dict.fromkeys(f"{o['short']}: {o['spread_kind']}" for o in onsets)

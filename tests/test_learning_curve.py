@@ -75,7 +75,7 @@ def test_onset_table_names_its_data_and_says_when_a_claim_never_holds(tmp_path):
     rows = [_row("aesc", "stain", 125, 0.9), _row("aesc", "none", 125, 0.5)]
     text = onset_markdown(claim_onsets(read_budget(_write(tmp_path / "b.csv", rows)), 20, 63), "synthetic, seed 0")
     assert text.splitlines()[0].startswith("| claim (synthetic, seed 0) |")
-    assert "| 2,000 |" in text and "no budget studied" in text
+    assert "| 2,000 |" in text and "none of the budgets studied" in text
 
 
 def test_curve_draws_one_line_per_run_and_the_papers_number_and_authors_budget(tmp_path):
