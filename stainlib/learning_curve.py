@@ -269,7 +269,8 @@ def onset_markdown(onsets, data_words: str) -> str:
     single = all(o["spread_kind"].endswith("(one seed)") for o in onsets)
     spread = "spread (two standard errors in quadrature)" if single else "spread (see the note below the table)"
     lines = [
-        f"| claim ({data_words}) | the winner leads beyond the spread from (training images seen) | largest budget: difference "
+        f"| claim ({data_words}) | the winner leads beyond the spread from (training images seen) | largest budget: "
+        "difference "
         f"| {spread} |",
         "|---|---|---|---|",
     ]
