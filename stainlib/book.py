@@ -21,7 +21,7 @@ from .download import MANUAL_HELP
 from .epochs import budget
 from .files import project_dir, shown_path  # the chapters import them from here
 from .runs import read_metrics, read_step_metrics
-from .spec import BUDGETS, RunSpec, defaults, stored_settings
+from .spec import RunSpec, defaults, paper_budget, stored_settings
 from .synthetic import is_synthetic_category, make_synthetic
 from .train import pick_device
 
@@ -289,8 +289,9 @@ def below_chance_by_map(overall: dict, per_defect: dict) -> str:
 def _committed(run, metrics: dict) -> dict:
     """The batch, the data in words and the device of a committed run: the device its ``config.json`` names, else
     the one its evaluation recorded (as :func:`stainlib.describe.run_where` reads it)."""
-    s = stored_settings(read_config(run))
-    device = read_config(run)["train"].get("device", "auto")
+    config = read_config(run)
+    s = stored_settings(config)
+    device = config["train"].get("device", "auto")
     if device == "auto":
         device = metrics.get("residual", {}).get("device", "")
     kind = "synthetic" if is_synthetic_category(s["category"]) else "MVTec AD"
@@ -314,9 +315,7 @@ def book_budgets(settings: BookSettings, results=None) -> dict:
     bottle = results / "bottle"
     grid = sorted(p for p in bottle.glob("*-s[0-9]") if (p / "config.json").exists())
     # The authors' steps and images do not depend on the training split's size (their epochs are 2,000 samples).
-    n_train = read_config(grid[0])["budget"]["n_train"] if grid else BUDGETS["paper"]["samples_per_epoch"]
-    batch = defaults()["batch_size"]  # the authors' code's, the library's default
-    paper = budget(n_train, 0, BUDGETS["paper"]["epochs"], batch, BUDGETS["paper"]["samples_per_epoch"])
+    paper = paper_budget(read_config(grid[0])["budget"]["n_train"] if grid else None)
     rows = {}
     n_page = len(MVTecAD(settings.data_root, settings.category, "train", size=settings.image_size))
     b = budget(n_page, 0, settings.epochs, settings.batch_size)
@@ -359,7 +358,7 @@ def book_budgets(settings: BookSettings, results=None) -> dict:
         "budget": paper,
         "steps": paper["steps"],
         "images_seen": paper["images_seen"],
-        "batch": batch,
+        "batch": defaults()["batch_size"],  # the authors' code's, the library's default
         "data": "MVTec AD, each category",
         "device": "a GPU",
     }

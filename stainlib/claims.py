@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Claim", "auroc_se", "check", "single_run_spread"]
+__all__ = ["Claim", "auroc_se", "check", "seed_spread", "single_run_spread"]
 
 
 def auroc_se(auroc: float, n_good: int, n_defective: int) -> float:
@@ -89,6 +89,23 @@ def check(statement: str, ours: float, other: float, spread: float = 0.0, spread
     if spread < 0:
         raise ValueError(f"claim {statement!r}: spread must be >= 0, got {spread}")
     return Claim(statement, float(ours), float(other), float(spread), spread_kind)
+
+
+def seed_spread(sides: list) -> tuple[float, int] | None:
+    """The spread of a comparison whose sides were measured with several seeds: the larger standard deviation over
+    seeds of the sides that have more than one, and which side it is.
+
+    Args:
+        sides: each side's values, one per seed (e.g. ``[[0.8, 0.9, 1.0], [0.6]]``).
+
+    Returns:
+        ``(standard deviation, index of its side)``, e.g. ``(0.1, 0)`` for the example; ``None`` where every side has
+        one value (then :func:`single_run_spread` is the spread).
+    """
+    import statistics
+
+    several = [(statistics.stdev(v), i) for i, v in enumerate(sides) if len(v) > 1]
+    return max(several, key=lambda found: found[0]) if several else None  # the first side of a tie
 
 
 def single_run_spread(a: float, b: float, n_good: int, n_defective: int) -> tuple[float, str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from .claims import Claim, check, single_run_spread
+from .claims import Claim, check, seed_spread, single_run_spread
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
 from .describe import run_where
 from .paper import NETWORKS, RUN_LABELS, SIDES, STATEMENTS, TABLE_3_CORRUPTIONS, paper_numbers, run_label
@@ -97,13 +97,14 @@ class _SeedValues:
         """Claim ``key`` on ``ours`` against ``other``.  Its spread is the largest standard deviation over seeds of
         ``spread_from`` (``[(values, side)]``) where a side has several seeds, else the single-run standard error;
         ``compared`` says which values were compared."""
-        several = [(v, side) for v, side in spread_from if len(v) > 1]
-        if not several:
+        found = seed_spread([v for v, _ in spread_from])
+        if found is None:
             return check(STATEMENTS[key], ours, other, *single_run_spread(ours, other, self.n_good, self.n_defective))
-        vals, (run, map_name, metric) = max(several, key=lambda item: statistics.stdev(item[0]))
+        spread, i = found
+        vals, (run, map_name, metric) = spread_from[i]
         of = f"{run_label(run)}'s {map_name} {metric.replace('_auroc', ' AUROC')}"
         kind = f"the standard deviation over {len(vals)} seeds of {of}; compared: {compared}"
-        return check(STATEMENTS[key], ours, other, statistics.stdev(vals), kind)
+        return check(STATEMENTS[key], ours, other, spread, kind)
 
     def mean_claim(self, key: str, a: tuple, b: tuple) -> Claim | None:
         """Claim ``key`` on the mean over seeds of side ``a`` against that of side ``b`` (None where one has none)."""

@@ -13,13 +13,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .claims import Claim, check, single_run_spread
+from .claims import Claim, check, seed_spread, single_run_spread
 from .collect import bottle_claims, committed_aurocs
 from .describe import decoder_words, run_where
-from .epochs import budget
 from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
 from .runs import read_config, read_step_metrics
-from .spec import BUDGETS, defaults, stored_settings
+from .spec import paper_budget, stored_settings
 
 __all__ = [
     "COLUMNS",
@@ -78,8 +77,7 @@ def read_budget(path) -> list[dict]:
 
 def authors_budget() -> dict:
     """The authors' training budget (``spec.BUDGETS["paper"]``) in steps of the default batch and images seen."""
-    paper = BUDGETS["paper"]
-    b = budget(paper["samples_per_epoch"], 0, paper["epochs"], defaults()["batch_size"], paper["samples_per_epoch"])
+    b = paper_budget()
     return {"steps": b["steps"], "images_seen": b["images_seen"]}
 
 
@@ -180,14 +178,13 @@ def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[
         if (*win, images) in sides and (*lose, images) in sides:
             va, vb = sides[(*win, images)][0], sides[(*lose, images)][0]
             a, b = statistics.mean(va), statistics.mean(vb)
-            several = [v for v in (va, vb) if len(v) > 1]
-            if several:
-                spread = max(statistics.stdev(v) for v in several)
+            found = seed_spread([va, vb])
+            if found is not None:
                 kind = (
                     f"the larger standard deviation over seeds of the two sides ({len(va)} and {len(vb)} seeds, "
                     "each side their mean)"
                 )
-                out[key] = check(STATEMENTS[key], a, b, spread, kind)
+                out[key] = check(STATEMENTS[key], a, b, found[0], kind)
             else:
                 out[key] = check(STATEMENTS[key], a, b, *single_run_spread(a, b, n_good, n_defective))
     return out

@@ -28,6 +28,7 @@ __all__ = [
     "RunSpec",
     "defaults",
     "integer",
+    "paper_budget",
     "positive_number",
     "run_name",
     "setting",
@@ -317,3 +318,21 @@ BUDGETS = {
 }
 """Named training budgets: ``paper`` (the authors' code) and ``pass`` (one pass over the training split per epoch,
 the defaults)."""
+
+
+def paper_budget(n_train: int | None = None) -> dict:
+    """The authors' budget (:data:`BUDGETS` ``paper``) counted as a run records it, in batches of the default size.
+
+    Args:
+        n_train: the training split its samples are drawn from (recorded only: the steps and images seen do not depend
+            on it); ``None``: one epoch's samples.
+
+    Returns:
+        :func:`stainlib.epochs.budget`'s dict: 250 epochs of 2,000 samples, 31,250 steps of 16, 500,000 images seen,
+        500 validation samples per epoch.
+    """
+    from .epochs import budget
+
+    paper = BUDGETS["paper"]
+    per_epoch, val = paper["samples_per_epoch"], paper["val_samples"]
+    return budget(n_train or per_epoch, val, paper["epochs"], defaults()["batch_size"], per_epoch, val)

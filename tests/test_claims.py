@@ -295,3 +295,11 @@ def test_a_claim_that_runs_against_the_papers_text_reads_as_contradicting_it_whe
     line = next(x for x in evidence_box(rows, {}).splitlines() if x.startswith(f"| {SHORT[key]} |"))
     assert "**the paper's text contradicted** on real bottle" in line and "reproduced" not in line
     assert "on this page's data: within the spread" in line
+
+
+def test_seed_spread_is_the_larger_seed_sd_of_the_sides_with_several_seeds_and_none_for_single_runs():
+    from stainlib.claims import seed_spread
+
+    assert seed_spread([[0.6], [0.8, 0.9, 1.0]]) == (pytest.approx(0.1), 1)  # the single-run side does not count
+    assert seed_spread([[0.7, 0.9], [0.8, 0.9, 1.0]])[1] == 0  # sd 0.141 beats 0.1
+    assert seed_spread([[0.9], [0.6]]) is None

@@ -21,11 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from stainlib.collect import run_claims  # noqa: E402
 from stainlib.describe import budget_text, device_words  # noqa: E402
-from stainlib.epochs import budget  # noqa: E402
 from stainlib.learning_curve import read_budget  # noqa: E402
 from stainlib.paper import NETWORKS, TABLE_1_2_GRID, TABLE_3_CORRUPTIONS, paper_numbers, run_label  # noqa: E402
 from stainlib.runs import read_config, read_metrics  # noqa: E402
-from stainlib.spec import BUDGETS, defaults, stored_settings  # noqa: E402
+from stainlib.spec import defaults, paper_budget, stored_settings  # noqa: E402
 from stainlib.tables import folder_comparison, seed_table  # noqa: E402
 
 MAPS = ("residual", "uncertainty")
@@ -40,20 +39,12 @@ def _cell(ours, paper) -> str:
     return f"{ours:.3f} ({paper:.2f})" if paper is not None else f"{ours:.3f}"
 
 
-def _authors() -> dict:
-    """The authors' budget (``--budget paper``) as :func:`stainlib.epochs.budget` gives it, for the default batch."""
-    b = BUDGETS["paper"]
-    return budget(
-        b["samples_per_epoch"], b["val_samples"], b["epochs"], defaults()["batch_size"], b["samples_per_epoch"]
-    )
-
-
 def provenance(folder: Path) -> list[str]:
     """The grid's settings beside the paper's, read from ``aesc-stain-s0``'s config and metrics."""
     config = read_config(folder / "aesc-stain-s0")
     s, b = stored_settings(config), config["budget"]
-    m = read_metrics(folder / "aesc-stain-s0")["residual"]
-    authors, batch = _authors(), defaults()["batch_size"]
+    m = read_metrics(folder / "aesc-stain-s0")
+    authors, batch = paper_budget(), defaults()["batch_size"]
     ratio = authors["steps"] / b["steps"]
     runs = sorted(p.name for p in folder.iterdir() if (p / "metrics.json").exists())
     return [
@@ -65,8 +56,8 @@ def provenance(folder: Path) -> list[str]:
         f"{ratio:.0f} times fewer steps** |",
         f"| optimiser | not stated in the text | Adam, lr {s['lr']:g}, batch {s['batch_size']}, ReduceLROnPlateau(0.5) "
         "on the validation PSNR, best epoch kept |",
-        f"| device | GPU | {device_words(m['device'])}, no GPU |",
-        f"| MC-dropout passes | 30 | {read_metrics(folder / 'aesc-stain-s0')['uncertainty']['n_samples']} |",
+        f"| device | GPU | {device_words(m['residual']['device'])}, no GPU |",
+        f"| MC-dropout passes | 30 | {m['uncertainty']['n_samples']} |",
         f"| runs | | {len(runs)}: {', '.join(f'`{r}`' for r in runs)} |",
     ]
 
@@ -249,25 +240,21 @@ def readme(results: Path) -> str:
         *claims(folder),
         "",
     ]
-    if combined(folder):
+    combined_lines, decoder_lines = combined(folder), decoder(folder, folder / "legacy-decoder")
+    if combined_lines:
         out += [
             "**Beyond the paper, the combined map** (residual and uncertainty standardised by their clean-validation "
             "statistics, then averaged; `stainlib evaluate --map combined`):",
             "",
-            *combined(folder),
+            *combined_lines,
             "",
         ]
-    if decoder(folder, folder / "legacy-decoder"):
-        out += [
-            "## The decoder: this grid against its first training",
-            "",
-            *decoder(folder, folder / "legacy-decoder"),
-            "",
-        ]
+    if decoder_lines:
+        out += ["## The decoder: this grid against its first training", "", *decoder_lines, ""]
     out += ["## The other folders", ""]
     for section in (budget_study(folder), predict_section(folder)):
         out += [*section, ""] if section else []
-    authors = _authors()
+    authors = paper_budget()
     out += [
         "## What we did not do",
         "",

@@ -87,8 +87,8 @@ def training_seconds(run: Path) -> tuple[int, float]:
 
 def noise_words(study: Path, rows: list[dict]) -> str:
     """The scale of the noise between two single runs: the grid's seed spread and the AUROCs' standard errors."""
-    counts = next(iter(read_step_metrics(study / _folder(*runs_of(rows)[0])).values()))
-    n_good, n_def = next(iter(counts.values()))["n_good"], next(iter(counts.values()))["n_defective"]
+    counts = next(iter(next(iter(read_step_metrics(study / _folder(*runs_of(rows)[0])).values())).values()))
+    n_good, n_def = counts["n_good"], counts["n_defective"]
     ses = [auroc_se(r[f"{level}_auroc"], n_good, n_def) for r in rows for level in ("image", "pixel")]
     words = (
         f"the Hanley-McNeil standard error of one AUROC on these {n_good + n_def} test images is {min(ses):.2f} to "
@@ -173,8 +173,9 @@ def readme(study: Path) -> str:
     ]
     for network, corruption, seed in runs:
         out += [f"### {_label(network, corruption)}, seed {seed}", "", *run_table(rows, network, corruption, seed), ""]
+    noise = noise_words(study, rows)
     out += [
-        f"{noise_words(study, rows)[0].upper()}{noise_words(study, rows)[1:]}, so differences of that size between "
+        f"{noise[0].upper()}{noise[1:]}, so differences of that size between "
         "neighbouring budgets are not findings. Chapter 6's table says from which budget each claim's winner leads "
         "beyond the spread at every larger budget.",
         "",
