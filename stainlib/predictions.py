@@ -5,7 +5,8 @@
 anomaly map over it, on one colour scale shared by every image, the pixel threshold marked on the colour bar and the
 flagged region outlined (:func:`heatmap_figure`); its title prints the score and the image threshold with as many
 digits as it takes to tell them apart.  :func:`summary_text` says how many images were flagged, by which map and
-thresholds, chosen how.
+thresholds, chosen how.  :func:`showcase` picks four images to look at once the truth is known, and
+:func:`showcase_figure` draws them on one colour scale, for a page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,22 @@ from pathlib import Path
 
 from .files import atomic_write
 
-__all__ = ["heatmap_figure", "summary_text", "write_predictions"]
+__all__ = ["heatmap_figure", "showcase", "showcase_figure", "summary_text", "write_predictions"]
+
+
+def _draw_heatmap(ax, image, anomaly_map, pred_mask, vmax: float):
+    """The image in grey, its anomaly map over it (``inferno``, half transparent, 0 to ``vmax``), the flagged pixels
+    outlined in cyan; the map's image, for a colour bar."""
+    from .plotting import to_numpy_image
+
+    picture = to_numpy_image(image)
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    shown = ax.imshow(anomaly_map[0].numpy(), cmap="inferno", vmin=0, vmax=vmax, alpha=0.5)
+    if bool(pred_mask.any()):
+        ax.contour(pred_mask[0].numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
 
 
 def heatmap_figure(image, anomaly_map, pred_mask, vmax: float, pixel_threshold: float, title: str = ""):
@@ -26,21 +42,77 @@ def heatmap_figure(image, anomaly_map, pred_mask, vmax: float, pixel_threshold: 
     """
     from matplotlib.figure import Figure
 
-    from .plotting import to_numpy_image
-
-    fig = Figure(figsize=(3.6, 3.0), layout="constrained")
+    fig = Figure(figsize=(3.6, 3.2), layout="constrained")
     ax = fig.subplots()
-    picture = to_numpy_image(image)
-    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
-    shown = ax.imshow(anomaly_map[0].numpy(), cmap="inferno", vmin=0, vmax=vmax, alpha=0.5)
-    if bool(pred_mask.any()):
-        ax.contour(pred_mask[0].numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=7)
+    shown = _draw_heatmap(ax, image, anomaly_map, pred_mask, vmax)
+    ax.set_title(title, fontsize=9)
     bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
     bar.ax.axhline(pixel_threshold, color="cyan", linewidth=1)
-    bar.ax.tick_params(labelsize=6)
+    bar.ax.tick_params(labelsize=8)
+    return fig
+
+
+def _vmax(result: dict) -> float:
+    """The top of the colour scale every heatmap of ``result`` shares: its largest map value, or the pixel threshold."""
+    top = float(result["anomaly_map"].max()) if len(result["pred_score"]) else 0.0
+    return max(top, result["pixel_threshold"], 1e-12)
+
+
+def _decision(result: dict, i: int) -> str:
+    """Image ``i``'s decision and its score against the image threshold, e.g. ``"DEFECTIVE (score 5.1 > 3.6)"``."""
+    score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
+    a, b = _apart(score, result["image_threshold"])
+    return f"{'DEFECTIVE' if label else 'good'} (score {a} {'>' if label else '<='} {b})"
+
+
+def showcase(result: dict, truth) -> dict:
+    """Four images worth looking at once the truth is known: ``{title: index}`` of the defective image scored
+    highest and lowest and the good image scored highest and lowest.
+
+    Args:
+        result: :func:`stainlib.predict.predict`'s result.
+        truth: one bool per image, True where it is defective (read after the decisions, e.g. from folder names).
+
+    Raises:
+        ValueError: the images are not both defective and good ones.
+    """
+    import torch
+
+    truth = torch.as_tensor(truth, dtype=torch.bool)
+    score = torch.as_tensor(result["pred_score"])
+    defective, good = torch.nonzero(truth).flatten(), torch.nonzero(~truth).flatten()
+    if len(defective) == 0 or len(good) == 0:
+        raise ValueError(f"a showcase needs defective and good images, got {len(defective)} and {len(good)}")
+    return {
+        "defective, highest score": int(defective[score[defective].argmax()]),
+        "defective, lowest score": int(defective[score[defective].argmin()]),
+        "good, highest score": int(good[score[good].argmax()]),
+        "good, lowest score": int(good[score[good].argmin()]),
+    }
+
+
+def showcase_figure(result: dict, truth, data_words: str = ""):
+    """:func:`showcase`'s four images in a 2 x 2 grid, each with its anomaly map over it and its decision, on the one
+    colour scale of :func:`write_predictions`' heatmaps, with one colour bar marking the pixel threshold.
+
+    Sized to be read at a book's column width (about 7 inches): titles and labels at 10 pt.  ``data_words`` names
+    the data in the suptitle (e.g. ``"real MVTec AD bottle"``).  Returns a :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    picked = showcase(result, truth)
+    vmax = _vmax(result)
+    fig = Figure(figsize=(7.0, 6.6), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for ax, (title, i) in zip(axes.flat, picked.items()):
+        shown = _draw_heatmap(ax, result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax)
+        ax.set_title(f"truth: {title}\ndecision: {_decision(result, i)}", fontsize=10)
+    bar = fig.colorbar(shown, ax=axes, fraction=0.04, pad=0.02)
+    bar.ax.axhline(result["pixel_threshold"], color="cyan", linewidth=2)
+    bar.set_label(f"{result['map']} map (cyan: the pixel threshold)", fontsize=10)
+    bar.ax.tick_params(labelsize=9)
+    if data_words:
+        fig.suptitle(data_words, fontsize=11)
     return fig
 
 
@@ -104,12 +176,9 @@ def write_predictions(result: dict, out, progress: bool = False) -> dict:
     n = len(result["pred_score"])
     paths = [p if p is not None else f"image_{i:04d}.png" for i, p in enumerate(result["path"])]
     names, shown = _heatmap_names(paths), _relative(paths)
-    vmax = max(float(result["anomaly_map"].max()) if n else 0.0, result["pixel_threshold"], 1e-12)
+    vmax = _vmax(result)
     for i in tqdm(range(n), desc="heatmaps", unit="image", disable=not progress):
-        score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
-        a, b = _apart(score, result["image_threshold"])
-        decision = f"{'DEFECTIVE' if label else 'good'}\nscore {a} {'>' if label else '<='} {b}"
-        title = f"{shown[i]}: {decision} ({result['map']})"
+        title = f"{shown[i]} ({result['map']})\n{_decision(result, i)}"
         fig = heatmap_figure(
             result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
         )

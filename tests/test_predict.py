@@ -221,3 +221,49 @@ def test_predictions_replace_hard_linked_files_instead_of_writing_through_them(r
     assert main(["predict", str(run), str(test), "--out", str(copy), "--map", "uncertainty", "--device", "cpu"]) == 0
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert "uncertainty" in (copy / "predictions.csv").read_text() and not list(copy.rglob("*.tmp"))
+
+
+def _fake_result(scores, threshold=0.5):
+    """A predict() result for len(scores) 16 px images, without a run: each map is uniform at its score."""
+    scores = torch.tensor(scores)
+    maps = scores.view(-1, 1, 1, 1).expand(-1, 1, 16, 16).clone()
+    return {
+        "image": torch.rand(len(scores), 1, 16, 16, generator=torch.Generator().manual_seed(0)),
+        "anomaly_map": maps,
+        "pred_mask": maps > threshold,
+        "pred_score": scores,
+        "pred_label": scores > threshold,
+        "image_threshold": threshold,
+        "pixel_threshold": threshold,
+        "map": "residual",
+    }
+
+
+def test_the_showcase_picks_the_highest_and_lowest_scored_defective_and_good_images_and_needs_both():
+    from stainlib.predictions import showcase
+
+    result = _fake_result([0.9, 0.2, 0.7, 0.6, 0.1, 0.8])
+    truth = [True, True, True, False, False, False]
+    assert showcase(result, truth) == {
+        "defective, highest score": 0,
+        "defective, lowest score": 1,
+        "good, highest score": 5,
+        "good, lowest score": 4,
+    }
+    with pytest.raises(ValueError, match="defective and good"):
+        showcase(result, [True] * 6)
+
+
+def test_the_showcase_figure_reads_at_column_width_with_each_decision_and_one_colour_bar_marking_the_threshold():
+    from stainlib.predictions import showcase_figure
+
+    result = _fake_result([0.9, 0.2, 0.7, 0.6, 0.1, 0.8])
+    fig = showcase_figure(result, [True, True, True, False, False, False], "synthetic test")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 4 and fig.get_figwidth() <= 7.5  # shown about at its size in a book's column
+    assert panels[0].get_title() == "truth: defective, highest score\ndecision: DEFECTIVE (score 0.9 > 0.5)"
+    assert panels[1].get_title() == "truth: defective, lowest score\ndecision: good (score 0.2 <= 0.5)"
+    assert min(ax.title.get_fontsize() for ax in panels) >= 9  # item 7 of the book's figures: 9 pt or more
+    (bar,) = [ax for ax in fig.axes if not ax.get_title()]
+    assert "pixel threshold" in bar.get_ylabel() and bar.yaxis.label.get_fontsize() >= 9
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in bar.get_lines())  # the threshold on the bar

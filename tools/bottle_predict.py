@@ -47,14 +47,12 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
     import torch
 
     from stainlib.describe import budget_text
     from stainlib.metrics import at_threshold
     from stainlib.predict import predict
-    from stainlib.predictions import write_predictions
+    from stainlib.predictions import showcase_figure, write_predictions
     from stainlib.runs import evaluate, read_config, read_metrics, train
     from stainlib.spec import RunSpec
 
@@ -72,7 +70,7 @@ def main(argv=None) -> int:
     assert found["image_threshold"] == calibrated["image_threshold"] and decided["f1"] == calibrated["image_f1"]
 
     with tempfile.TemporaryDirectory() as tmp:
-        written = write_predictions(found, tmp)
+        write_predictions(found, tmp)
         summary = (Path(tmp) / "summary.txt").read_text().replace(str(run), str(run.relative_to(ROOT)))
         (out / "summary.txt").write_text(summary)
         with open(Path(tmp) / "predictions.csv", newline="") as f:  # without the heatmaps, which are not kept
@@ -81,20 +79,7 @@ def main(argv=None) -> int:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
-        score = found["pred_score"]
-        defective, good = torch.nonzero(truth).flatten(), torch.nonzero(~truth).flatten()
-        shown = {
-            "defective, highest score": defective[score[defective].argmax()],
-            "defective, lowest score": defective[score[defective].argmin()],
-            "good, highest score": good[score[good].argmax()],
-            "good, lowest score": good[score[good].argmin()],
-        }
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.0 * len(shown), 2.6))
-        for ax, (title, i) in zip(axes, shown.items()):
-            ax.imshow(mpimg.imread(written["heatmaps"][int(i)]))
-            ax.set_axis_off()
-            ax.set_title(title, fontsize=9)
-        fig.tight_layout()
+        fig = showcase_figure(found, truth, "real MVTec AD bottle")
         fig.savefig(out / "heatmaps.png", dpi=100)
 
     budget = read_config(run)["budget"]
