@@ -5,7 +5,9 @@ A :class:`Claim` compares two numbers: ``ours`` (the side the claim says wins) a
 the difference is larger than the spread, **fails** when it is smaller than minus the spread, and is **within the
 spread** in between, whichever its sign.  The spread of a single-seed comparison of two AUROCs is the standard error
 of their difference on that many test images (Hanley and McNeil's formula, the two errors added in quadrature,
-:func:`single_run_spread`): a single run cannot tell a smaller difference from chance.
+:func:`single_run_spread`): a single run cannot tell a smaller difference from chance.  Where the sides were measured
+with several seeds, the spread is the larger of their seed standard deviation and that standard error
+(:func:`comparison_spread`): seeds that happen to agree do not make the test set larger.
 
 Pure statistics: nothing here reads a file.  :mod:`stainlib.collect` checks the paper's claims on runs and on the
 paper's numbers; :mod:`stainlib.evidence` lays the verdicts out for a page.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Claim", "auroc_se", "check", "seed_spread", "single_run_spread"]
+__all__ = ["Claim", "auroc_se", "check", "comparison_spread", "seed_spread", "single_run_spread"]
 
 
 def auroc_se(auroc: float, n_good: int, n_defective: int) -> float:
@@ -121,3 +123,42 @@ def single_run_spread(a: float, b: float, n_good: int, n_defective: int) -> tupl
     se = math.hypot(auroc_se(a, n_good, n_defective), auroc_se(b, n_good, n_defective))
     kind = f"the two AUROCs' standard errors in quadrature, for {n_good} good and {n_defective} defective test images"
     return se, kind + " (one seed)"
+
+
+def comparison_spread(
+    a: float, b: float, n_good: int, n_defective: int, seed_sides: list = (), names: list = (), pixel: bool = False
+) -> tuple[float, str]:
+    """The spread of a comparison of AUROCs ``a`` and ``b``, each one seed's value or a mean over seeds.
+
+    It is :func:`single_run_spread` of ``a`` and ``b``, unless a side in ``seed_sides`` has several seeds and their
+    standard deviation (:func:`seed_spread`) is larger.  The standard error is a floor: two or three seeds that happen
+    to agree (a seed sd of 0.001) would otherwise call a difference of 0.002 real, though each AUROC is measured on
+    only ``n_good + n_defective`` test images.
+
+    Args:
+        a, b: the two AUROCs compared.
+        n_good, n_defective: the test images they were measured on.
+        seed_sides: the values, one per seed, of the sides whose seed spread counts (e.g. ``[[0.95, 0.95], [0.9]]``).
+        names: those sides in words, for the spread's kind (default ``"side 1"``, ``"side 2"``, ...).
+        pixel: the AUROCs are pixel AUROCs.  The pixels of one image are not independent, so the image counts set
+            the standard error's scale (the image-level formula, a rough scale); the kind says so where it is used.
+
+    Returns:
+        ``(spread, its kind in words)``, ready for :func:`check`'s last two arguments.  The kind says which of the
+        two was larger; it holds ``"(one seed)"`` where no side has several seeds.
+    """
+    se, se_kind = single_run_spread(a, b, n_good, n_defective)
+    rough = "; the image-level formula, a rough scale for a pixel AUROC" if pixel else ""
+    found = seed_spread(list(seed_sides))
+    if found is None:
+        return se, se_kind + rough
+    sd, i = found
+    side = names[i] if i < len(names) else f"side {i + 1}"
+    seeds = f"the standard deviation over {len(seed_sides[i])} seeds of {side}"
+    error = (
+        f"the single-run standard error (the two AUROCs' standard errors in quadrature, for {n_good} good and "
+        f"{n_defective} defective test images)"
+    )
+    if sd >= se:
+        return sd, f"{seeds}, larger than {error}"
+    return se, f"{error}{rough}, larger than {seeds}"

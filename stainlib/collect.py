@@ -3,9 +3,9 @@
 
 * :func:`run_claims` reads the runs of one category (``<folder>/<run>-s<seed>/metrics.json``) into per-seed values
   and checks each claim of :data:`stainlib.paper.STATEMENTS` that they allow: each side is the mean over the seeds of
-  its run, and the spread is the larger standard deviation over seeds of the two sides where one has several seeds,
-  else the standard error of the difference of two AUROCs on this many test images
-  (:func:`stainlib.claims.single_run_spread`);
+  its run, and the spread is the standard error of the difference of two AUROCs on this many test images
+  (:func:`stainlib.claims.single_run_spread`), or the larger standard deviation over seeds of the two sides where
+  that is larger (:func:`stainlib.claims.comparison_spread`);
 * :func:`bottle_claims` does so for the committed MVTec AD bottle runs, :func:`committed_aurocs` gives their AUROCs;
 * :func:`measured` checks a claim on a page's own single-seed run;
 * :func:`paper_claims` checks the same claims on the paper's printed numbers.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from .claims import Claim, check, seed_spread, single_run_spread
+from .claims import Claim, check, comparison_spread
 from .data import MVTEC_OBJECTS, MVTEC_TEXTURES
 from .describe import run_where
 from .paper import NETWORKS, RUN_LABELS, SIDES, STATEMENTS, TABLE_3_CORRUPTIONS, paper_numbers, run_label
@@ -58,10 +58,10 @@ def measured(key: str, ours: float, other: float, gt_label) -> Claim:
     """Claim ``key`` (see :data:`stainlib.paper.STATEMENTS`) on the page's own single-seed run, scored on
     ``gt_label``'s images (1: defective)."""
     n_def = int((gt_label == 1).sum())
-    spread, kind = single_run_spread(ours, other, len(gt_label) - n_def, n_def)
-    if "pixel" in STATEMENTS[key]:  # pixels of one image are not independent: the image counts set the scale
-        kind += "; the image-level formula, a rough scale for a pixel AUROC"
-    return check(STATEMENTS[key], ours, other, spread, kind)
+    pixel = "pixel" in STATEMENTS[key]  # pixels of one image are not independent: the image counts set the scale
+    return check(
+        STATEMENTS[key], ours, other, *comparison_spread(ours, other, len(gt_label) - n_def, n_def, pixel=pixel)
+    )
 
 
 def bottle_claims(results) -> dict | None:
@@ -94,17 +94,18 @@ class _SeedValues:
         return [v for v in found if v is not None]
 
     def claim(self, key: str, ours: float, other: float, spread_from: list, compared: str) -> Claim:
-        """Claim ``key`` on ``ours`` against ``other``.  Its spread is the largest standard deviation over seeds of
-        ``spread_from`` (``[(values, side)]``) where a side has several seeds, else the single-run standard error;
-        ``compared`` says which values were compared."""
-        found = seed_spread([v for v, _ in spread_from])
-        if found is None:
-            return check(STATEMENTS[key], ours, other, *single_run_spread(ours, other, self.n_good, self.n_defective))
-        spread, i = found
-        vals, (run, map_name, metric) = spread_from[i]
-        of = f"{run_label(run)}'s {map_name} {metric.replace('_auroc', ' AUROC')}"
-        kind = f"the standard deviation over {len(vals)} seeds of {of}; compared: {compared}"
-        return check(STATEMENTS[key], ours, other, spread, kind)
+        """Claim ``key`` on ``ours`` against ``other``.  Its spread is the single-run standard error of the two, or
+        the largest standard deviation over seeds of ``spread_from`` (``[(values, side)]``) where that is larger
+        (:func:`stainlib.claims.comparison_spread`); ``compared`` says which values were compared."""
+        names = [
+            f"{run_label(run)}'s {map_name} {metric.replace('_auroc', ' AUROC')}"
+            for _, (run, map_name, metric) in spread_from
+        ]
+        values, pixel = [v for v, _ in spread_from], "pixel" in STATEMENTS[key]
+        spread, kind = comparison_spread(ours, other, self.n_good, self.n_defective, values, names, pixel)
+        if "(one seed)" in kind:
+            return check(STATEMENTS[key], ours, other, spread, kind)
+        return check(STATEMENTS[key], ours, other, spread, f"{kind}; compared: {compared}")
 
     def mean_claim(self, key: str, a: tuple, b: tuple) -> Claim | None:
         """Claim ``key`` on the mean over seeds of side ``a`` against that of side ``b`` (None where one has none)."""
@@ -135,9 +136,10 @@ def run_claims(folder, n_train: int | None = None) -> dict:
 
     Returns:
         ``{"where": str, "claims": {name: Claim}}``: each claim that the runs present allow.  Each side of a
-        comparison is the mean over the seeds of its run.  With two seeds or more on a side, a claim's spread is the
-        larger standard deviation over seeds of the two sides; with one seed on both, the standard error of the
-        difference.  Table III's comparison and the combined map's use seed 0, the only seed those grids train.
+        comparison is the mean over the seeds of its run.  A claim's spread is the standard error of the difference
+        of two AUROCs on these test images, or, with two seeds or more on a side, the larger standard deviation over
+        seeds of the two sides where that is larger.  Table III's comparison and the combined map's use seed 0, the
+        only seed those grids train.
     """
     folder = Path(folder)
     seeds = _SeedValues(folder)

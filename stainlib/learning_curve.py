@@ -13,10 +13,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .claims import Claim, check, seed_spread, single_run_spread
+from .claims import Claim, check, comparison_spread
 from .collect import bottle_claims, committed_aurocs
 from .describe import decoder_words, run_where
-from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers
+from .paper import NETWORKS, SHORT, SIDES, STATEMENTS, paper_numbers, run_label
 from .runs import read_config, read_step_metrics
 from .spec import paper_budget, stored_settings
 
@@ -92,7 +92,9 @@ def _curves(rows, seed: int = 0) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed: int = 0, runs=None, scale=2.8):
+def curve_figure(
+    rows, category: str = "bottle", dataset: str = "mvtec_ad", seed: int = 0, runs=None, scale=2.8, other_seeds=True
+):
     """AUROC against images seen (log scale), one panel per level, one line per (network, corruption, map).
 
     Args:
@@ -101,6 +103,8 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
         seed: the seed whose runs are drawn.
         runs: the ``(network, corruption, map)`` lines to draw, by default those the claims of Tables I and II
             compare (AESc + stain by both maps, AESc + none and AE + none by the residual) that the rows hold.
+        other_seeds: also draw the run's other seeds, where the rows hold them, as thin lines of its colour: the
+            scatter between them is the scale below which a gap between two runs is not a finding.
     Returns:
         The matplotlib figure; a dotted vertical line marks the authors' budget.
     """
@@ -108,6 +112,9 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
 
     curves = _curves(rows, seed)
     runs = [r for r in (runs or _STYLE) if r in curves]
+    others = sorted({r["seed"] for r in rows} - {seed}) if other_seeds else []
+    extra = {s: _curves(rows, s) for s in others}
+    drawn_others = False
     authors = authors_budget()["images_seen"]
     fig, axes = plt.subplots(1, 2, figsize=(2.6 * scale, 1.3 * scale), sharey=True, layout="constrained")
     for ax, level in zip(axes, _LEVELS):
@@ -120,6 +127,12 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
             y = [p[1 if level == "image" else 2] for p in points]
             label = f"{NETWORKS[network]} + {corruption}, {name}"
             ax.plot(x, y, "-", marker=marker, markersize=5, color=color, label=label)
+            for other in others:
+                if run in extra[other]:
+                    pts = extra[other][run]
+                    ys = [p[1 if level == "image" else 2] for p in pts]
+                    ax.plot([p[0] for p in pts], ys, "-", color=color, linewidth=0.9, alpha=0.5, label="_other_seed")
+                    drawn_others = True
             theirs = paper.get((dataset, category, name, NETWORKS[network], corruption))
             if theirs is not None:
                 ax.hlines(theirs, x[0], authors, colors=color, linestyles=(0, (4, 3)), linewidth=1, alpha=0.7)
@@ -132,7 +145,13 @@ def curve_figure(rows, category: str = "bottle", dataset: str = "mvtec_ad", seed
         ax.set_title(f"{level} AUROC (dashed: the paper's)", fontsize=11)
         ax.tick_params(labelsize=9)
     axes[0].set_ylabel("AUROC (0.5: chance)", fontsize=10)
-    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=2)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if drawn_others:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="0.3", linewidth=0.9, alpha=0.5))
+        labels.append(f"thin: seed{'s' if len(others) > 1 else ''} {', '.join(map(str, others))} of the same run")
+    fig.legend(handles, labels, fontsize=9, loc="outside lower center", ncol=2)
     return fig
 
 
@@ -152,11 +171,12 @@ def _sides(rows, seeds=None) -> dict:
 def claims_at(rows, images: int, n_good: int, n_defective: int, seeds=None) -> dict[str, Claim]:
     """The claims of Tables I and II (``paper.SIDES``) checked at the budget of ``images`` images seen.
 
-    Each side is the mean over the seeds it was scored with.  Where a side has several seeds, a claim's spread is
-    the larger standard deviation over seeds of its two sides, as :func:`stainlib.collect.run_claims` reads a seed
-    study; where both have one, it is the standard error of the difference of two single-run AUROCs on the same
-    ``n_good`` good and ``n_defective`` defective test images (Hanley and McNeil, the two errors in quadrature; the
-    image-level formula, a rough scale for pixel AUROCs, whose pixels are not independent).
+    Each side is the mean over the seeds it was scored with.  A claim's spread is the standard error of the
+    difference of two single-run AUROCs on the same ``n_good`` good and ``n_defective`` defective test images (Hanley
+    and McNeil, the two errors in quadrature; the image-level formula, a rough scale for pixel AUROCs, whose pixels
+    are not independent), or, where a side has several seeds, the larger standard deviation over seeds of its two
+    sides where that is larger, as :func:`stainlib.collect.run_claims` reads a seed study
+    (:func:`stainlib.claims.comparison_spread`).
 
     Args:
         rows: :func:`read_budget`'s rows.
@@ -169,6 +189,13 @@ def claims_at(rows, images: int, n_good: int, n_defective: int, seeds=None) -> d
     return _claims_at(_sides(rows, seeds), images, n_good, n_defective)
 
 
+def _side_words(side: tuple) -> str:
+    """A side of :data:`stainlib.paper.SIDES` in words: ``("aesc", "stain", "residual", "image")`` is
+    "AESc + Stain's residual image AUROC", as :func:`stainlib.collect.run_claims` names it."""
+    network, corruption, map_name, level = side
+    return f"{run_label(f'{network}-{corruption}')}'s {map_name} {level} AUROC"
+
+
 def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[str, Claim]:
     """:func:`claims_at` on :func:`_sides`' table, which :func:`claim_onsets` builds once for every budget."""
     import statistics
@@ -178,15 +205,12 @@ def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[
         if (*win, images) in sides and (*lose, images) in sides:
             va, vb = sides[(*win, images)][0], sides[(*lose, images)][0]
             a, b = statistics.mean(va), statistics.mean(vb)
-            found = seed_spread([va, vb])
-            if found is not None:
-                kind = (
-                    f"the larger standard deviation over seeds of the two sides ({len(va)} and {len(vb)} seeds, "
-                    "each side their mean)"
-                )
-                out[key] = check(STATEMENTS[key], a, b, found[0], kind)
-            else:
-                out[key] = check(STATEMENTS[key], a, b, *single_run_spread(a, b, n_good, n_defective))
+            names = [_side_words(win), _side_words(lose)]
+            spread, kind = comparison_spread(a, b, n_good, n_defective, [va, vb], names, win[-1] == "pixel")
+            if "(one seed)" not in kind:
+                each = f"means over {len(va)} seeds of each" if len(va) == len(vb) else f"{len(va)} and {len(vb)} seeds"
+                kind += f"; compared: {each}"
+            out[key] = check(STATEMENTS[key], a, b, spread, kind)
     return out
 
 
@@ -249,9 +273,19 @@ def budget_claims(study) -> dict | None:
     first = next(r for r in rows if r["images_seen"] == images)
     run = study / f"{first['network']}-{first['corruption']}-s{first['seed']}"
     counts = next(iter(read_step_metrics(run)[steps].values()))
-    runs = sorted({f"{NETWORKS[r['network']]} + {r['corruption']}" for r in rows if r["images_seen"] == images})
-    seeds = sorted({r["seed"] for r in rows if r["images_seen"] == images})
-    seed_words = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    seeds_of: dict[str, set] = {}
+    for r in rows:
+        if r["images_seen"] == images:
+            seeds_of.setdefault(f"{NETWORKS[r['network']]} + {r['corruption']}", set()).add(r["seed"])
+    runs = sorted(seeds_of)
+    by_seeds: dict[tuple, list] = {}
+    for name in runs:
+        by_seeds.setdefault(tuple(sorted(seeds_of[name])), []).append(name)
+    seed_words = ", ".join(
+        (f"seed {found[0]}" if len(found) == 1 else f"seeds {', '.join(map(str, found))}")
+        + ("" if len(by_seeds) == 1 else f" of {' and '.join(names)}")
+        for found, names in sorted(by_seeds.items(), key=lambda item: -len(item[0]))
+    )
     where = (
         f"the budget study's {' and '.join(runs)} at their largest budget ({run_where(run, per_run=True)}, "
         f"{seed_words})"
@@ -261,10 +295,12 @@ def budget_claims(study) -> dict | None:
 
 
 def onset_markdown(onsets, data_words: str) -> str:
-    """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin at the
-    largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed 0"``)."""
-    single = all(o["spread_kind"].endswith("(one seed)") for o in onsets)
-    spread = "spread (two standard errors in quadrature)" if single else "spread (see the note below the table)"
+    """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin and
+    spread at the largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed
+    0"``).  Where a side had several seeds, the spread cell says which error it is (the single-run standard error or
+    the seed standard deviation, :func:`stainlib.claims.comparison_spread`)."""
+    single = all("(one seed)" in o["spread_kind"] for o in onsets)
+    spread = "spread (two standard errors in quadrature)" if single else "spread"
     lines = [
         f"| claim ({data_words}) | the winner leads beyond the spread from (training images seen) | largest budget: "
         "difference "
@@ -274,11 +310,14 @@ def onset_markdown(onsets, data_words: str) -> str:
     for o in onsets:
         images, steps, diff, spread, _ = o["points"][-1]
         start = "none of the budgets studied" if o["from_images"] is None else f"{o['from_images']:,}"
-        lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f} |")
-    if not single:
-        kinds = dict.fromkeys(f"{o['short']}: {o['spread_kind']}" for o in onsets)
-        lines += ["", "Spread at the largest budget: " + "; ".join(kinds) + "."]
+        source = "" if single else f" ({_spread_source(o['spread_kind'])})"
+        lines.append(f"| {o['short']} | {start} | {diff:+.3f} ({images:,} images) | {spread:.3f}{source} |")
     return "\n".join(lines)
+
+
+def _spread_source(kind: str) -> str:
+    """Which error a :func:`stainlib.claims.comparison_spread` kind names, in two words."""
+    return "seed sd" if kind.startswith("the standard deviation over") else "standard error"
 
 
 def bottle_evidence(results) -> dict | None:

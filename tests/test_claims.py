@@ -3,6 +3,7 @@ measured condition (all chapters)."""
 
 import csv
 import json
+import math
 import os
 import shutil
 import statistics
@@ -52,7 +53,7 @@ def test_auroc_standard_error_shrinks_with_more_images_and_bad_input_is_refused(
         check("A beats B.", 0.9, 0.5, -0.1)
 
 
-def test_the_committed_bottle_runs_give_claims_with_the_seed_spread():
+def test_the_committed_bottle_runs_give_claims_with_the_seed_spread_floored_at_the_single_run_error():
     bottle = bottle_claims(ROOT / "results")
     assert "3 seeds" in bottle["where"] and "steps" in bottle["where"] and "images seen" in bottle["where"]
     claim = bottle["claims"]["stain_beats_none_image"]
@@ -60,8 +61,11 @@ def test_the_committed_bottle_runs_give_claims_with_the_seed_spread():
         json.loads((ROOT / "results" / "bottle" / f"aesc-stain-s{s}" / "metrics.json").read_text())["residual"]
         for s in range(3)
     ]
-    expected = statistics.stdev(m["image_auroc"] for m in seeds)  # the Stain side's seed spread, read here directly
-    assert claim.spread == pytest.approx(expected) and "seeds" in claim.spread_kind
+    none = json.loads((ROOT / "results" / "bottle" / "aesc-none-s0" / "metrics.json").read_text())["residual"]
+    sd = statistics.stdev(m["image_auroc"] for m in seeds)  # the Stain side's seed spread, read here directly
+    ours, other = statistics.mean(m["image_auroc"] for m in seeds), none["image_auroc"]
+    se = math.hypot(*(auroc_se(a, none["n_good"], none["n_defective"]) for a in (ours, other)))
+    assert claim.spread == pytest.approx(max(sd, se)) and "3 seeds" in claim.spread_kind
 
 
 def test_executing_a_chapter_where_a_claim_fails_changes_the_verdict_its_evidence_box_renders(tmp_path):
@@ -165,23 +169,24 @@ def test_the_stain_is_ranked_by_the_mean_of_its_seeds_never_by_its_best_seed(tmp
     assert claim.verdict == "within the spread"  # +0.017 against a spread of 0.025
 
 
-def _write_seeds(folder, run, image_aurocs, map_name="residual"):
+def _write_seeds(folder, run, image_aurocs, map_name="residual", counts=(10, 20)):
     for seed, value in enumerate(image_aurocs):
         path = folder / f"{run}-s{seed}" / "metrics.json"
         path.parent.mkdir(exist_ok=True)
         metrics = json.loads(path.read_text()) if path.exists() else {}
-        metrics[map_name] = {"image_auroc": value, "pixel_auroc": 0.7, "n_good": 10, "n_defective": 20}
+        metrics[map_name] = {"image_auroc": value, "pixel_auroc": 0.7, "n_good": counts[0], "n_defective": counts[1]}
         path.write_text(json.dumps(metrics))
 
 
 def test_each_side_of_a_claim_is_the_mean_of_its_seeds_and_a_wide_spread_of_either_side_hides_the_gap(tmp_path):
-    _write_seeds(tmp_path, "aesc-stain", [0.8, 0.9, 1.0])  # mean 0.9, sd 0.1
-    _write_seeds(tmp_path, "aesc-none", [0.60, 0.62, 0.64])  # mean 0.62, sd 0.02
+    # 1,000 good and 2,000 defective test images: the single-run error (about 0.01) is below these seed spreads.
+    _write_seeds(tmp_path, "aesc-stain", [0.8, 0.9, 1.0], counts=(1000, 2000))  # mean 0.9, sd 0.1
+    _write_seeds(tmp_path, "aesc-none", [0.60, 0.62, 0.64], counts=(1000, 2000))  # mean 0.62, sd 0.02
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
     assert claim.ours == pytest.approx(0.9) and claim.other == pytest.approx(0.62)
     assert claim.spread == pytest.approx(0.1) and "means over 3 seeds of each" in claim.spread_kind
     assert claim.verdict == "holds"  # +0.28 against a spread of 0.1
-    _write_seeds(tmp_path, "aesc-none", [0.50, 0.95, 0.90])  # mean 0.783, sd 0.24: the other side's spread counts
+    _write_seeds(tmp_path, "aesc-none", [0.50, 0.95, 0.90], counts=(1000, 2000))  # sd 0.24: the other side counts
     claim = run_claims(tmp_path)["claims"]["stain_beats_none_image"]
     assert claim.spread == pytest.approx(0.2466, abs=1e-4) and claim.verdict == "within the spread"
 
@@ -295,6 +300,22 @@ def test_a_claim_that_runs_against_the_papers_text_reads_as_contradicting_it_whe
     line = next(x for x in evidence_box(rows, {}).splitlines() if x.startswith(f"| {SHORT[key]} |"))
     assert "**the paper's text contradicted** on real bottle" in line and "reproduced" not in line
     assert "on this page's data: within the spread" in line
+
+
+def test_two_seeds_that_agree_do_not_shrink_a_comparisons_spread_below_the_single_run_standard_error():
+    from stainlib.claims import comparison_spread, single_run_spread
+
+    # Two seeds 0.001 apart against one run 0.002 better: the seed sd (0.0007) would call the difference real.
+    spread, kind = comparison_spread(0.9525, 0.954, 20, 63, [[0.953, 0.952], [0.954]], ["ours", "theirs"])
+    se = single_run_spread(0.9525, 0.954, 20, 63)[0]
+    assert spread == pytest.approx(se) and se > 0.03  # 20 good images: the error is a few hundredths
+    assert kind.startswith("the single-run standard error") and "2 seeds of ours" in kind
+    assert check("s", 0.9525, 0.954, spread).verdict == "within the spread"
+    # Seeds far apart: their sd is the larger, and named.
+    spread, kind = comparison_spread(0.75, 0.7, 20, 63, [[0.5, 1.0], [0.7]], ["ours", "theirs"])
+    assert spread == pytest.approx(statistics.stdev([0.5, 1.0])) and kind.startswith("the standard deviation over 2")
+    # One seed each: the single-run error, its kind unchanged.
+    assert comparison_spread(0.9, 0.8, 20, 63, [[0.9], [0.8]]) == single_run_spread(0.9, 0.8, 20, 63)
 
 
 def test_seed_spread_is_the_larger_seed_sd_of_the_sides_with_several_seeds_and_none_for_single_runs():

@@ -90,6 +90,20 @@ def test_curve_draws_one_line_per_run_and_the_papers_number_and_authors_budget(t
     # the paper's bottle numbers for both runs (dashed) and the authors' budget (a vertical line at 500,000 images)
     assert len(image.collections) == 2
     assert any(list(line.get_xdata()) == [500_000, 500_000] for line in image.get_lines())
+    assert not any(line.get_label() == "_other_seed" for line in image.get_lines())  # one seed: no thin lines
+
+
+def test_curve_draws_a_runs_other_seeds_as_thin_lines_named_once_in_the_legend(tmp_path):
+    rows = [_row("aesc", "stain", s, 0.9, seed=k) for k in (0, 1, 2) for s in (125, 250)]
+    rows += [_row("ae", "none", s, 0.7) for s in (125, 250)]
+    fig = curve_figure(read_budget(_write(tmp_path / "b.csv", rows)))
+    thin = [line for line in fig.axes[0].get_lines() if line.get_label() == "_other_seed"]
+    assert len(thin) == 2 and all(line.get_linewidth() < 1 for line in thin)  # seeds 1 and 2 of AESc + stain only
+    assert "thin: seeds 1, 2 of the same run" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert not any(
+        line.get_label() == "_other_seed"
+        for line in curve_figure(read_budget(tmp_path / "b.csv"), other_seeds=False).axes[0].get_lines()
+    )
 
 
 def test_budget_claims_check_the_committed_study_at_its_largest_budget_on_its_own_test_counts():
@@ -139,6 +153,7 @@ def test_the_real_bottle_column_falls_back_to_the_committed_grid_only_where_no_b
 
 
 def test_with_several_seeds_a_claim_compares_the_seed_means_against_the_larger_seed_standard_deviation(tmp_path):
+    # (Where the seed sd is the smaller, the single-run error is the spread: test_claims tests that floor.)
     import statistics
 
     # AESc + stain scored with three seeds at 125 steps, AESc + none with one: the sides are the means, the spread is
@@ -162,4 +177,4 @@ def test_with_several_seeds_a_claim_compares_the_seed_means_against_the_larger_s
     ]
     assert alone["points"][0][2] == pytest.approx(0.05) and alone["spread_kind"].endswith("(one seed)")
     text = onset_markdown([onset], "synthetic, seeds 0 to 2")
-    assert "see the note below the table" in text and "3 and 1 seeds" in text.splitlines()[-1]
+    assert text.splitlines()[-1].endswith(f"| {statistics.stdev(stain):.3f} (seed sd) |")  # the cell names its error

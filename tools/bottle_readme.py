@@ -235,7 +235,8 @@ def readme(results: Path) -> str:
         "",
         "A claim holds when the side it says wins leads by more than the spread, fails when it trails by more, and "
         "is within the spread otherwise (`stainlib.claims`; the book's chapter 8 states the rule). Each side is the "
-        "mean over the seeds its run has.",
+        "mean over the seeds its run has. The spread is the standard error of the difference of two AUROCs on these "
+        "test images, or the larger seed standard deviation of the two sides where that is larger.",
         "",
         *claims(folder),
         "",
