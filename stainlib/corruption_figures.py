@@ -118,7 +118,7 @@ def stain_anatomy(side: int = 256, seed: int = 3, scale: float = 3.2):
     ax1.scatter(px, py, color="tab:orange", zorder=3, label=f"{n} jittered points")
     ax1.set_aspect("equal")
     ax1.invert_yaxis()
-    ax1.legend(fontsize=7, loc="lower right")
+    ax1.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.04), frameon=False)
     ax1.set_title("outline", fontsize=9)
     _show(ax2, 1 - alpha, "filled stain (pixels)")
     lo = int(side / 2 - 0.15 * side)

@@ -31,6 +31,7 @@ __all__ = [
     "curve_figure",
     "onset_markdown",
     "read_budget",
+    "seed_means_words",
 ]
 
 COLUMNS = ["network", "corruption", "seed", "steps", "images_seen", "map", "image_auroc", "pixel_auroc", "decoder"]
@@ -386,3 +387,39 @@ def bottle_aurocs(results, runs, map_name: str = "residual") -> tuple[dict, str]
         return {}, ""
     config = read_config(results / "bottle" / f"{next(iter(grid))}-s0")
     return grid, f"{config['budget']['steps']:,} steps, seed 0, {decoder_words(stored_settings(config)['decoder'])}"
+
+
+def seed_means_words(results, runs, maps=("residual",)) -> str:
+    """A sentence that reconciles :func:`bottle_aurocs`' seed 0 with the evidence boxes' seed means: for each of
+    ``runs`` that the budget study trained with several seeds, its mean AUROCs over them at the largest budget, by
+    each map of ``maps``.
+
+    Example: "The evidence box compares means over seeds where a run has several: over its 3 seeds, AESc + stain's
+    residual scores 0.956 (image AUROC) and 0.834 (pixel AUROC)."  Empty where no run has several seeds (or the
+    study is not committed).
+    """
+    import statistics
+
+    csv_path = Path(results) / "bottle" / "budget" / "budget.csv"
+    if not csv_path.exists():
+        return ""
+    rows = read_budget(csv_path)
+    top = max(r["steps"] for r in rows)
+    parts = []
+    for run in runs:
+        for map_name in maps:
+            found = [
+                r
+                for r in rows
+                if r["steps"] == top and r["map"] == map_name and f"{r['network']}-{r['corruption']}" == run
+            ]
+            if len(found) > 1:
+                image = statistics.mean(r["image_auroc"] for r in found)
+                pixel = statistics.mean(r["pixel_auroc"] for r in found)
+                parts.append(
+                    f"over its {len(found)} seeds, {run_label(run)}'s {map_name} scores {image:.3f} (image AUROC) and "
+                    f"{pixel:.3f} (pixel AUROC)"
+                )
+    if not parts:
+        return ""
+    return "The evidence box compares means over seeds where a run has several: " + "; ".join(parts) + "."

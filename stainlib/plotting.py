@@ -154,7 +154,7 @@ def history_plot(runs: dict, scale: float = 3.2):
     return fig
 
 
-def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titles=None, scale: float = 1.45):
+def detection_figure(image, reconstruction, residual, uncertainty, gt_mask, titles=None, scale: float = 1.15):
     """One row per image: input, reconstruction, residual map, uncertainty map, ground truth (paper Fig. 5).
 
     All arguments are ``(B, ., H, W)`` tensors; ``titles`` is an optional list of B row labels, written horizontally at
@@ -218,7 +218,7 @@ def evaluation_figure(test: dict, maps: dict, pred_score, model, n_samples: int)
     return detection_figure(test["image"][idx], recon, residual, unc, test["gt_mask"][idx], titles)
 
 
-def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 1.45):
+def reconstruction_figure(image, gt_mask, reconstructions: dict, scale: float = 1.1):
     """For each image (columns): the input and mask, then each model's reconstruction and residual (rows).
 
     ``reconstructions`` maps a label to a ``(B, C, H, W)`` tensor; the rows are labelled horizontally at the left, and
@@ -287,7 +287,7 @@ def seed_figure(rows: list[dict], title: str | None = None, scale: float = 3.0):
     return fig
 
 
-def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: float = 3.2):
+def table_bars(tables: dict, category: str, ours_label: str = "ours", scale: float = 2.55):
     """One panel per table: a horizontal bar per model and map, ours beside the paper's, for ``category``.
 
     Labels are horizontal and at least 9 pt, so that the figure reads at the width of the page's text column.

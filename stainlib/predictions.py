@@ -102,7 +102,7 @@ def showcase_figure(result: dict, truth, data_words: str = ""):
 
     picked = showcase(result, truth)
     vmax = _vmax(result)
-    fig = Figure(figsize=(7.0, 6.6), layout="constrained")
+    fig = Figure(figsize=(6.7, 6.4), layout="constrained")
     axes = fig.subplots(2, 2)
     for ax, (title, i) in zip(axes.flat, picked.items()):
         shown = _draw_heatmap(ax, result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax)

@@ -244,16 +244,23 @@ def seed_table(folder, grid: str = "claims") -> dict:
     return {"rows": rows, "seeds": seeds, "markdown": "\n".join(lines)}
 
 
-def ablation_table(path) -> dict:
+def ablation_table(path, n_good: int, n_defective: int) -> dict:
     """``results/fidelity/ablation.csv`` (``tools/fidelity_ablation.py``) as the book reads it (chapters 5 and 8).
 
     The seed spread is the standard deviation over the ``seed spread`` rows and seed 0 of the same model (the paper
     reading of the decoder row); each other reading is compared with its paper reading (the masks row re-scores the
-    decoder row's model).  Returns ``{"first", "n_seeds", "spread", "readings", "moved"}``: ``readings`` holds, per
-    row, the CSV row (``source``), ``paper`` and ``other`` AUROCs, their ``difference`` and its size ``in_sd``;
-    ``moved`` names the rows whose difference exceeds two seed standard deviations.
+    decoder row's model), by the book's rule for any difference (:func:`stainlib.claims.comparison_spread`): it is
+    beyond its spread where it exceeds the single-run standard error of the two AUROCs on ``n_good`` good and
+    ``n_defective`` defective test images, or the seed spread where that is larger.
+
+    Returns ``{"first", "n_seeds", "spread", "readings", "moved"}``: ``spread`` is the seed standard deviation per
+    metric; ``readings`` holds, per row, the CSV row (``source``), ``paper`` and ``other`` AUROCs, their
+    ``difference``, its ``in_sd`` (in seed standard deviations), its ``spread`` by the rule above and whether it is
+    ``beyond`` it; ``moved`` names the rows with a difference beyond its spread at either level.
     """
     import statistics
+
+    from .claims import comparison_spread
 
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -269,6 +276,10 @@ def ablation_table(path) -> dict:
             continue
         p = paper_row[r["row"]]
         d = {k: float(r[k]) - float(p[k]) for k in keys}
+        rule = {
+            k: comparison_spread(float(r[k]), float(p[k]), n_good, n_defective, [[float(s[k]) for s in seed_runs]])[0]
+            for k in keys
+        }
         readings.append(
             {
                 "source": r,
@@ -276,9 +287,11 @@ def ablation_table(path) -> dict:
                 "other": {k: float(r[k]) for k in keys},
                 "difference": d,
                 "in_sd": {k: abs(d[k]) / spread[k] for k in keys},
+                "spread": rule,
+                "beyond": {k: abs(d[k]) > rule[k] for k in keys},
             }
         )
-    moved = [x["source"]["row"] for x in readings if max(x["in_sd"].values()) > 2]
+    moved = [x["source"]["row"] for x in readings if any(x["beyond"].values())]
     return {"first": rows[0], "n_seeds": len(seed_runs), "spread": spread, "readings": readings, "moved": moved}
 
 

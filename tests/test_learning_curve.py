@@ -178,3 +178,18 @@ def test_with_several_seeds_a_claim_compares_the_seed_means_against_the_larger_s
     assert alone["points"][0][2] == pytest.approx(0.05) and alone["spread_kind"].endswith("(one seed)")
     text = onset_markdown([onset], "synthetic, seeds 0 to 2")
     assert text.splitlines()[-1].endswith(f"| {statistics.stdev(stain):.3f} (seed sd) |")  # the cell names its error
+
+
+def test_seed_means_words_give_the_seed_means_the_boxes_compare_and_nothing_for_single_seed_runs(tmp_path):
+    from stainlib.learning_curve import seed_means_words
+
+    study = tmp_path / "bottle" / "budget"
+    study.mkdir(parents=True)
+    rows = [_row("aesc", "stain", 250, a, seed=s, pixel_auroc=p) for s, (a, p) in enumerate([(0.8, 0.6), (0.9, 0.7)])]
+    rows += [_row("aesc", "stain", 125, 0.1, seed=s) for s in (0, 1)]  # a smaller budget: not counted
+    rows += [_row("ae", "none", 250, 0.7)]
+    _write(study / "budget.csv", rows)
+    words = seed_means_words(tmp_path, ["ae-none", "aesc-stain"])
+    assert "over its 2 seeds, AESc + stain's residual scores 0.850 (image AUROC) and 0.650 (pixel AUROC)" in words
+    assert "AE + none" not in words  # one seed: seed 0 is already the number shown
+    assert seed_means_words(tmp_path, ["ae-none"]) == "" and seed_means_words(tmp_path / "none", ["ae-none"]) == ""

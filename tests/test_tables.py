@@ -85,7 +85,8 @@ def test_provenance_names_the_commit_of_committed_runs_and_never_passes_a_checko
     assert _commit_words(tmp_path, [tmp_path]) == "commit unknown (not a git checkout)"
 
 
-def test_ablation_table_reads_each_reading_against_its_paper_reading_in_seed_sd_and_names_those_beyond_two(tmp_path):
+def test_ablation_table_reads_each_reading_against_its_paper_reading_beyond_the_books_spread_rule(tmp_path):
+    from stainlib.claims import single_run_spread
     from stainlib.tables import ablation_table
 
     head = "row,reading,method,image_auroc,pixel_auroc"
@@ -97,14 +98,21 @@ def test_ablation_table_reads_each_reading_against_its_paper_reading_in_seed_sd_
         "masks,code,residual,0.82,0.73",  # re-scores the decoder row's paper model: +0.01 pixel
     ]
     (tmp_path / "ablation.csv").write_text("\n".join([head, *lines]) + "\n")
-    table = ablation_table(tmp_path / "ablation.csv")
+    # 1,000 good and 2,000 defective images: the single-run error (about 0.01) is below the seed sd of 0.02.
+    table = ablation_table(tmp_path / "ablation.csv", 1000, 2000)
     assert table["n_seeds"] == 3 and table["spread"]["pixel_auroc"] == pytest.approx(0.02)
     decoder, masks = table["readings"]
     assert decoder["difference"]["pixel_auroc"] == pytest.approx(-0.10) and decoder["in_sd"]["pixel_auroc"] == (
         pytest.approx(5.0)
     )
+    assert decoder["spread"]["pixel_auroc"] == pytest.approx(0.02) and decoder["beyond"]["pixel_auroc"]
     assert masks["paper"]["pixel_auroc"] == 0.72 and masks["in_sd"]["pixel_auroc"] == pytest.approx(0.5)
     assert table["moved"] == ["decoder"]
+    # 10 good and 20 defective images: the single-run error is the larger, above 0.1.
+    small = ablation_table(tmp_path / "ablation.csv", 10, 20)
+    se = single_run_spread(0.62, 0.72, 10, 20)[0]
+    assert small["readings"][0]["spread"]["pixel_auroc"] == pytest.approx(se) and se > 0.1
+    assert small["moved"] == []  # -0.10 is within it
 
 
 @pytest.mark.parametrize("table", ["I", "II", "III"])
