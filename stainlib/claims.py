@@ -161,4 +161,4 @@ def comparison_spread(
     )
     if sd >= se:
         return sd, f"{seeds}, larger than {error}"
-    return se, f"{error}{rough}, larger than {seeds}"
+    return se, f"{error}, larger than {seeds}{rough}"
