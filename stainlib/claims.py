@@ -156,7 +156,7 @@ def comparison_spread(
     side = names[i] if i < len(names) else f"side {i + 1}"
     seeds = f"the standard deviation over {len(seed_sides[i])} seeds of {side}"
     error = (
-        f"the single-run standard error (the two AUROCs' standard errors in quadrature, for {n_good} good and "
+        f"the standard error of the difference (the two AUROCs' standard errors in quadrature, for {n_good} good and "
         f"{n_defective} defective test images)"
     )
     if sd >= se:

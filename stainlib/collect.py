@@ -94,8 +94,8 @@ class _SeedValues:
         return [v for v in found if v is not None]
 
     def claim(self, key: str, ours: float, other: float, spread_from: list, compared: str) -> Claim:
-        """Claim ``key`` on ``ours`` against ``other``.  Its spread is the single-run standard error of the two, or
-        the largest standard deviation over seeds of ``spread_from`` (``[(values, side)]``) where that is larger
+        """Claim ``key`` on ``ours`` against ``other``.  Its spread is the standard error of their difference, or the
+        largest standard deviation over seeds of ``spread_from`` (``[(values, side)]``) where that is larger
         (:func:`stainlib.claims.comparison_spread`); ``compared`` says which values were compared."""
         names = [
             f"{run_label(run)}'s {map_name} {metric.replace('_auroc', ' AUROC')}"

@@ -298,8 +298,8 @@ def budget_claims(study) -> dict | None:
 def onset_markdown(onsets, data_words: str) -> str:
     """A Markdown table of :func:`claim_onsets`: each claim, the budget from which it holds, and its margin and
     spread at the largest budget.  ``data_words`` names the data in the header (e.g. ``"real MVTec AD bottle, seed
-    0"``).  Where a side had several seeds, the spread cell says which error it is (the single-run standard error or
-    the seed standard deviation, :func:`stainlib.claims.comparison_spread`)."""
+    0"``).  Where a side had several seeds, the spread cell says which error it is (the standard error of the
+    difference or the seed standard deviation, :func:`stainlib.claims.comparison_spread`)."""
     single = all("(one seed)" in o["spread_kind"] for o in onsets)
     spread = "spread (two standard errors in quadrature)" if single else "spread"
     lines = [

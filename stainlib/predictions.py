@@ -106,7 +106,8 @@ def showcase_figure(result: dict, truth, data_words: str = ""):
     axes = fig.subplots(2, 2)
     for ax, (title, i) in zip(axes.flat, picked.items()):
         shown = _draw_heatmap(ax, result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax)
-        ax.set_title(f"truth: {title}\ndecision: {_decision(result, i)}", fontsize=10)
+        decision, score = _decision(result, i).split(" (", 1)
+        ax.set_title(f"truth: {title}\ndecision: {decision}\n({score}", fontsize=10)
     bar = fig.colorbar(shown, ax=axes, fraction=0.04, pad=0.02)
     bar.ax.axhline(result["pixel_threshold"], color="cyan", linewidth=2)
     bar.set_label(f"{result['map']} map (cyan: the pixel threshold)", fontsize=10)

@@ -250,7 +250,7 @@ def ablation_table(path, n_good: int, n_defective: int) -> dict:
     The seed spread is the standard deviation over the ``seed spread`` rows and seed 0 of the same model (the paper
     reading of the decoder row); each other reading is compared with its paper reading (the masks row re-scores the
     decoder row's model), by the book's rule for any difference (:func:`stainlib.claims.comparison_spread`): it is
-    beyond its spread where it exceeds the single-run standard error of the two AUROCs on ``n_good`` good and
+    beyond its spread where it exceeds the standard error of the difference of the two AUROCs on ``n_good`` good and
     ``n_defective`` defective test images, or the seed spread where that is larger.
 
     Returns ``{"first", "n_seeds", "spread", "readings", "moved"}``: ``spread`` is the seed standard deviation per

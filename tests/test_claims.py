@@ -309,7 +309,7 @@ def test_two_seeds_that_agree_do_not_shrink_a_comparisons_spread_below_the_singl
     spread, kind = comparison_spread(0.9525, 0.954, 20, 63, [[0.953, 0.952], [0.954]], ["ours", "theirs"])
     se = single_run_spread(0.9525, 0.954, 20, 63)[0]
     assert spread == pytest.approx(se) and se > 0.03  # 20 good images: the error is a few hundredths
-    assert kind.startswith("the single-run standard error") and "2 seeds of ours" in kind
+    assert kind.startswith("the standard error of the difference") and "2 seeds of ours" in kind
     assert check("s", 0.9525, 0.954, spread).verdict == "within the spread"
     # Seeds far apart: their sd is the larger, and named.
     spread, kind = comparison_spread(0.75, 0.7, 20, 63, [[0.5, 1.0], [0.7]], ["ours", "theirs"])

@@ -261,8 +261,8 @@ def test_the_showcase_figure_reads_at_column_width_with_each_decision_and_one_co
     fig = showcase_figure(result, [True, True, True, False, False, False], "synthetic test")
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert len(panels) == 4 and fig.get_figwidth() <= 7.5  # shown about at its size in a book's column
-    assert panels[0].get_title() == "truth: defective, highest score\ndecision: DEFECTIVE (score 0.9 > 0.5)"
-    assert panels[1].get_title() == "truth: defective, lowest score\ndecision: good (score 0.2 <= 0.5)"
+    assert panels[0].get_title() == "truth: defective, highest score\ndecision: DEFECTIVE\n(score 0.9 > 0.5)"
+    assert panels[1].get_title() == "truth: defective, lowest score\ndecision: good\n(score 0.2 <= 0.5)"
     assert min(ax.title.get_fontsize() for ax in panels) >= 9  # item 7 of the book's figures: 9 pt or more
     (bar,) = [ax for ax in fig.axes if not ax.get_title()]
     assert "pixel threshold" in bar.get_ylabel() and bar.yaxis.label.get_fontsize() >= 9
