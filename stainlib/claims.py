@@ -126,7 +126,14 @@ def single_run_spread(a: float, b: float, n_good: int, n_defective: int) -> tupl
 
 
 def comparison_spread(
-    a: float, b: float, n_good: int, n_defective: int, seed_sides: list = (), names: list = (), pixel: bool = False
+    a: float,
+    b: float,
+    n_good: int,
+    n_defective: int,
+    seed_sides: list = (),
+    names: list = (),
+    pixel: bool = False,
+    compared: str = "",
 ) -> tuple[float, str]:
     """The spread of a comparison of AUROCs ``a`` and ``b``, each one seed's value or a mean over seeds.
 
@@ -142,6 +149,8 @@ def comparison_spread(
         names: those sides in words, for the spread's kind (default ``"side 1"``, ``"side 2"``, ...).
         pixel: the AUROCs are pixel AUROCs.  The pixels of one image are not independent, so the image counts set
             the standard error's scale (the image-level formula, a rough scale); the kind says so where it is used.
+        compared: which values were compared (e.g. ``"means over 3 seeds of each"``), added to the kind where a side
+            has several seeds.
 
     Returns:
         ``(spread, its kind in words)``, ready for :func:`check`'s last two arguments.  The kind says which of the
@@ -159,6 +168,7 @@ def comparison_spread(
         f"the standard error of the difference (the two AUROCs' standard errors in quadrature, for {n_good} good and "
         f"{n_defective} defective test images)"
     )
+    tail = f"; compared: {compared}" if compared else ""
     if sd >= se:
-        return sd, f"{seeds}, larger than {error}"
-    return se, f"{error}, larger than {seeds}{rough}"
+        return sd, f"{seeds}, larger than {error}{tail}"
+    return se, f"{error}, larger than {seeds}{rough}{tail}"

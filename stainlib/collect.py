@@ -102,10 +102,8 @@ class _SeedValues:
             for _, (run, map_name, metric) in spread_from
         ]
         values, pixel = [v for v, _ in spread_from], "pixel" in STATEMENTS[key]
-        spread, kind = comparison_spread(ours, other, self.n_good, self.n_defective, values, names, pixel)
-        if "(one seed)" in kind:
-            return check(STATEMENTS[key], ours, other, spread, kind)
-        return check(STATEMENTS[key], ours, other, spread, f"{kind}; compared: {compared}")
+        spread = comparison_spread(ours, other, self.n_good, self.n_defective, values, names, pixel, compared)
+        return check(STATEMENTS[key], ours, other, *spread)
 
     def mean_claim(self, key: str, a: tuple, b: tuple) -> Claim | None:
         """Claim ``key`` on the mean over seeds of side ``a`` against that of side ``b`` (None where one has none)."""

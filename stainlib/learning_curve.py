@@ -207,11 +207,9 @@ def _claims_at(sides: dict, images: int, n_good: int, n_defective: int) -> dict[
             va, vb = sides[(*win, images)][0], sides[(*lose, images)][0]
             a, b = statistics.mean(va), statistics.mean(vb)
             names = [_side_words(win), _side_words(lose)]
-            spread, kind = comparison_spread(a, b, n_good, n_defective, [va, vb], names, win[-1] == "pixel")
-            if "(one seed)" not in kind:
-                each = f"means over {len(va)} seeds of each" if len(va) == len(vb) else f"{len(va)} and {len(vb)} seeds"
-                kind += f"; compared: {each}"
-            out[key] = check(STATEMENTS[key], a, b, spread, kind)
+            each = f"means over {len(va)} seeds of each" if len(va) == len(vb) else f"{len(va)} and {len(vb)} seeds"
+            spread = comparison_spread(a, b, n_good, n_defective, [va, vb], names, win[-1] == "pixel", each)
+            out[key] = check(STATEMENTS[key], a, b, *spread)
     return out
 
 

@@ -58,11 +58,11 @@ def _vmax(result: dict) -> float:
     return max(top, result["pixel_threshold"], 1e-12)
 
 
-def _decision(result: dict, i: int) -> str:
-    """Image ``i``'s decision and its score against the image threshold, e.g. ``"DEFECTIVE (score 5.1 > 3.6)"``."""
+def _decision(result: dict, i: int) -> tuple[str, str]:
+    """Image ``i``'s decision and its score against the image threshold, e.g. ``("DEFECTIVE", "score 5.1 > 3.6")``."""
     score, label = float(result["pred_score"][i]), bool(result["pred_label"][i])
     a, b = _apart(score, result["image_threshold"])
-    return f"{'DEFECTIVE' if label else 'good'} (score {a} {'>' if label else '<='} {b})"
+    return ("DEFECTIVE" if label else "good"), f"score {a} {'>' if label else '<='} {b}"
 
 
 def showcase(result: dict, truth) -> dict:
@@ -106,8 +106,8 @@ def showcase_figure(result: dict, truth, data_words: str = ""):
     axes = fig.subplots(2, 2)
     for ax, (title, i) in zip(axes.flat, picked.items()):
         shown = _draw_heatmap(ax, result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax)
-        decision, score = _decision(result, i).split(" (", 1)
-        ax.set_title(f"truth: {title}\ndecision: {decision}\n({score}", fontsize=10)
+        decision, score = _decision(result, i)
+        ax.set_title(f"truth: {title}\ndecision: {decision}\n({score})", fontsize=10)
     bar = fig.colorbar(shown, ax=axes, fraction=0.04, pad=0.02)
     bar.ax.axhline(result["pixel_threshold"], color="cyan", linewidth=2)
     bar.set_label(f"{result['map']} map (cyan: the pixel threshold)", fontsize=10)
@@ -179,7 +179,8 @@ def write_predictions(result: dict, out, progress: bool = False) -> dict:
     names, shown = _heatmap_names(paths), _relative(paths)
     vmax = _vmax(result)
     for i in tqdm(range(n), desc="heatmaps", unit="image", disable=not progress):
-        title = f"{shown[i]} ({result['map']})\n{_decision(result, i)}"
+        decision, score = _decision(result, i)
+        title = f"{shown[i]} ({result['map']})\n{decision} ({score})"
         fig = heatmap_figure(
             result["image"][i], result["anomaly_map"][i], result["pred_mask"][i], vmax, result["pixel_threshold"], title
         )
